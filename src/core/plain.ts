@@ -1,0 +1,106 @@
+/**
+ * Conversion between the lossless JSON tree and plain JavaScript values, for callers.
+ *
+ * A number whose token JavaScript reproduces exactly (`String(Number(token)) === token`) becomes
+ * a `number`; any other (`1.0`, `1E5`, 2^64−1) stays a `LosslessNumber` whose `toString()` is
+ * its token, so handing a value out and taking it back loses nothing.
+ */
+
+import { type JsonObject, type JsonValue, LosslessNumber } from "./json.js";
+
+export type PlainValue =
+  | null
+  | boolean
+  | number
+  | string
+  | LosslessNumber
+  | PlainValue[]
+  | { [key: string]: PlainValue };
+
+export function toPlain(value: JsonValue): PlainValue {
+  if (value === null || typeof value !== "object") return value;
+  if (value instanceof LosslessNumber) return numberToPlain(value);
+  if (Array.isArray(value)) return value.map(toPlain);
+  return objectToPlain(value);
+}
+
+export function objectToPlain(object: JsonObject): { [key: string]: PlainValue } {
+  const out: { [key: string]: PlainValue } = {};
+  for (const [key, member] of object) setOwn(out, key, toPlain(member));
+  return out;
+}
+
+function numberToPlain(token: LosslessNumber): number | LosslessNumber {
+  const asNumber = Number(token.value);
+  return String(asNumber) === token.value ? asNumber : new LosslessNumber(token.value);
+}
+
+/** Assigns without ever touching a prototype (a JSON key may be `__proto__`). */
+export function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === "__proto__") {
+    Object.defineProperty(target, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else {
+    target[key] = value;
+  }
+}
+
+export class NotJsonError extends Error {
+  constructor(readonly path: string) {
+    super(`${path || "value"} is not representable in JSON`);
+  }
+}
+
+/**
+ * Converts a caller's value into the tree. `undefined` members are dropped, as `JSON.stringify`
+ * does; a bigint becomes its exact integer token; anything else that is not JSON (NaN, functions,
+ * class instances other than `LosslessNumber`) throws `NotJsonError`.
+ */
+export function fromPlain(value: unknown, path = ""): JsonValue {
+  if (value === null || typeof value === "string" || typeof value === "boolean") return value;
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) throw new NotJsonError(path);
+    return new LosslessNumber(String(Object.is(value, -0) ? 0 : value));
+  }
+  if (typeof value === "bigint") return new LosslessNumber(value.toString());
+  if (value instanceof LosslessNumber) return new LosslessNumber(value.value);
+  if (Array.isArray(value)) return value.map((item, i) => fromPlain(item, `${path}[${i}]`));
+  if (isPlainObject(value)) {
+    const out: JsonObject = new Map();
+    for (const key of Object.keys(value)) {
+      const member = value[key];
+      if (member !== undefined) out.set(key, fromPlain(member, path ? `${path}.${key}` : key));
+    }
+    return out;
+  }
+  throw new NotJsonError(path);
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Deep equality of plain values, comparing `LosslessNumber`s by token. */
+export function plainEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a instanceof LosslessNumber || b instanceof LosslessNumber) {
+    return a instanceof LosslessNumber && b instanceof LosslessNumber && a.value === b.value;
+  }
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    return a.every((item, i) => plainEqual(item, b[i]));
+  }
+  if (isPlainObject(a) && isPlainObject(b)) {
+    const aKeys = Object.keys(a).filter((k) => a[k] !== undefined);
+    const bKeys = Object.keys(b).filter((k) => b[k] !== undefined);
+    if (aKeys.length !== bKeys.length) return false;
+    return aKeys.every((k) => Object.hasOwn(b, k) && plainEqual(a[k], b[k]));
+  }
+  return false;
+}

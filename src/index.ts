@@ -1,0 +1,32 @@
+export { ERROR_CODES, type ErrorCode, isRegistryError, RegistryError } from "./core/errors.js";
+export { idProblem, isValidId, MAX_ID_LENGTH } from "./core/ids.js";
+export { LosslessNumber } from "./core/json.js";
+export type { RefusalReason, UpsertOutcome } from "./core/merge.js";
+export {
+  MAX_FILE_BYTES,
+  MAX_SUPPORTED_SCHEMA,
+  MIN_SUPPORTED_SCHEMA,
+  minSchemaVersion,
+  type NamedAgentData,
+  type NamedAgentRecord,
+  type RecordInput,
+  type RecordValidation,
+  type SkipReason,
+  type ValidationIssue,
+  validateRecord,
+  workingDirProblem,
+} from "./core/schema.js";
+export type { FsOps } from "./io/fs.js";
+export { type DefaultPaths, defaultPaths } from "./io/paths.js";
+export {
+  type LoadedEvent,
+  type Logger,
+  type MoveOutcome,
+  type RecordScope,
+  Registry,
+  type RegistryEvents,
+  type RegistryOptions,
+  type ScanResult,
+  type SkippedFile,
+  type WroteEvent,
+} from "./registry.js";

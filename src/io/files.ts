@@ -1,0 +1,306 @@
+/**
+ * Reading one registry entry without trusting it: never follows a symlink (O_NOFOLLOW, and the
+ * directory entry type is checked first), never blocks on a FIFO (O_NONBLOCK), never reads more
+ * than the size limit. Writing one: the atomic recipe of SPEC §5. Moving one: a rename between
+ * the trees, or a hard link when the target must not be replaced.
+ *
+ * Concurrency: none of these take locks; callers serialize mutations of one id. A reader sees a
+ * file's old bytes or its new bytes, never a mix, because every write is a rename.
+ */
+
+import { randomBytes } from "node:crypto";
+import { basename, dirname } from "node:path";
+import { RegistryError } from "../core/errors.js";
+import { constants, errnoCode, type FsOps } from "./fs.js";
+
+export type EntryRead =
+  | { kind: "absent" }
+  | { kind: "not-regular-file" }
+  | { kind: "too-large"; size: number }
+  | { kind: "bytes"; bytes: Buffer; identity: FileIdentity };
+
+/** Enough of a file's stat to tell whether it was replaced since it was read. */
+export interface FileIdentity {
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeNs: bigint;
+}
+
+const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
+
+export function readEntry(fs: FsOps, path: string, maxBytes: number): EntryRead {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, READ_FLAGS);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR") return { kind: "absent" };
+    // ELOOP: the name is a symlink (O_NOFOLLOW); EISDIR/ENXIO: a directory or a socket.
+    if (code === "ELOOP" || code === "EISDIR" || code === "ENXIO" || code === "EMLINK") {
+      return { kind: "not-regular-file" };
+    }
+    throw ioError("open", path, error);
+  }
+  try {
+    const stat = fs.fstatSync(fd, { bigint: true });
+    if (!stat.isFile()) return { kind: "not-regular-file" };
+    const size = Number(stat.size);
+    if (size > maxBytes) return { kind: "too-large", size };
+    // Read one byte past the limit: a file that grew after fstat is still caught.
+    const buffer = Buffer.allocUnsafe(Math.min(size, maxBytes) + 1);
+    let length = 0;
+    for (;;) {
+      const n = fs.readSync(fd, buffer, length, buffer.length - length, null);
+      if (n === 0) break;
+      length += n;
+      if (length === buffer.length) {
+        if (length > maxBytes) return { kind: "too-large", size: length };
+        break;
+      }
+    }
+    return {
+      kind: "bytes",
+      bytes: buffer.subarray(0, length),
+      identity: { dev: Number(stat.dev), ino: Number(stat.ino), size, mtimeNs: stat.mtimeNs },
+    };
+  } catch (error) {
+    throw ioError("read", path, error);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Whether a directory entry of that name exists, whatever it is (a dangling symlink counts). */
+export function entryExists(fs: FsOps, path: string): boolean {
+  try {
+    fs.lstatSync(path);
+    return true;
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR") return false;
+    throw ioError("stat", path, error);
+  }
+}
+
+export type EntryKind = "absent" | "file" | "other";
+
+export function entryKind(fs: FsOps, path: string): EntryKind {
+  try {
+    return fs.lstatSync(path).isFile() ? "file" : "other";
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR") return "absent";
+    throw ioError("stat", path, error);
+  }
+}
+
+export interface WriteContext {
+  fs: FsOps;
+  platform: NodeJS.Platform;
+  /** Waits between Windows rename retries; injectable so tests need not wait. */
+  sleep: (ms: number) => Promise<void>;
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** The prefix that marks our temp files; hidden, and the name never ends in `.json`. */
+export const TEMP_PREFIX = ".tmp-";
+
+/**
+ * Atomic replace: exclusive-create a hidden temp file beside the target (mode 0600), write every
+ * byte, fsync it, rename it over the target, fsync the directory. On any failure before the
+ * rename the temp is unlinked and the target is untouched.
+ */
+export async function writeFileAtomic(
+  ctx: WriteContext,
+  target: string,
+  text: string,
+): Promise<void> {
+  const { fs } = ctx;
+  const dir = dirname(target);
+  const temp = `${dir}/${TEMP_PREFIX}${basename(target, ".json")}.${process.pid}.${randomBytes(6).toString("hex")}`;
+  const bytes = Buffer.from(text, "utf8");
+  let fd: number | undefined;
+  let stage = "create temp file for";
+  try {
+    fd = fs.openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    stage = "write";
+    let written = 0;
+    while (written < bytes.length) {
+      written += fs.writeSync(fd, bytes, written, bytes.length - written);
+    }
+    stage = "fsync";
+    fs.fsyncSync(fd);
+    stage = "close";
+    const toClose = fd;
+    fd = undefined;
+    fs.closeSync(toClose);
+    stage = "rename onto";
+    await renameWithRetry(ctx, temp, target);
+    stage = "done";
+  } catch (error) {
+    throw ioError(stage, target, error);
+  } finally {
+    if (fd !== undefined) closeQuietly(fs, fd);
+    if (stage !== "done") unlinkQuietly(fs, temp);
+  }
+  fsyncDirectory(ctx, dir);
+}
+
+/**
+ * Renames, retrying on Windows where an antivirus or indexer briefly holding the target makes
+ * rename fail with EPERM/EACCES/EBUSY. Bounded (about 2 s), and never falls back to an
+ * in-place write, which could leave a torn file.
+ */
+export async function renameWithRetry(ctx: WriteContext, from: string, to: string): Promise<void> {
+  const retryable = ctx.platform === "win32" ? WINDOWS_RETRYABLE : NONE;
+  let waited = 0;
+  for (let delay = 10; ; delay = Math.min(delay * 2, 250)) {
+    try {
+      ctx.fs.renameSync(from, to);
+      return;
+    } catch (error) {
+      if (!retryable.has(errnoCode(error) ?? "") || waited >= RENAME_RETRY_BUDGET_MS) throw error;
+      await ctx.sleep(delay);
+      waited += delay;
+    }
+  }
+}
+
+const WINDOWS_RETRYABLE: ReadonlySet<string> = new Set(["EPERM", "EACCES", "EBUSY"]);
+const NONE: ReadonlySet<string> = new Set();
+export const RENAME_RETRY_BUDGET_MS = 2000;
+
+/**
+ * Makes a rename or unlink in `dir` durable. Windows cannot open a directory for fsync, and some
+ * file systems answer EINVAL/ENOTSUP: there the rename is as durable as the platform allows.
+ */
+export function fsyncDirectory(ctx: WriteContext, dir: string): void {
+  if (ctx.platform === "win32") return;
+  let fd: number;
+  try {
+    fd = ctx.fs.openSync(dir, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0));
+  } catch (error) {
+    throw ioError("open directory", dir, error);
+  }
+  try {
+    ctx.fs.fsyncSync(fd);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code !== "EINVAL" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") {
+      throw ioError("fsync directory", dir, error);
+    }
+  } finally {
+    closeQuietly(ctx.fs, fd);
+  }
+}
+
+/**
+ * Moves `from` to `to`. With `replace`, a rename (an existing `to` is replaced). Without, `to`
+ * is never replaced: a hard link fails with EEXIST when `to` appeared meanwhile (even from a
+ * writer that ignores our locks); file systems without hard links fall back to rename after a
+ * check. Returns false when `to` already existed.
+ */
+export async function moveEntry(
+  ctx: WriteContext,
+  from: string,
+  to: string,
+  replace: boolean,
+): Promise<boolean> {
+  try {
+    if (replace) {
+      await renameWithRetry(ctx, from, to);
+    } else if (!linkNoReplace(ctx, from, to)) {
+      return false;
+    }
+  } catch (error) {
+    throw ioError("move", from, error);
+  }
+  fsyncDirectory(ctx, dirname(to));
+  if (dirname(to) !== dirname(from)) fsyncDirectory(ctx, dirname(from));
+  return true;
+}
+
+function linkNoReplace(ctx: WriteContext, from: string, to: string): boolean {
+  try {
+    ctx.fs.linkSync(from, to);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === "EEXIST") return false;
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "ENOSYS")
+      throw error;
+    if (entryExists(ctx.fs, to)) return false;
+    ctx.fs.renameSync(from, to);
+    return true;
+  }
+  ctx.fs.unlinkSync(from);
+  return true;
+}
+
+/** Removes `path` if it is there; returns whether it was. Directories are never removed. */
+export function removeEntry(ctx: WriteContext, path: string): boolean {
+  try {
+    if (ctx.fs.lstatSync(path).isDirectory()) return false;
+    ctx.fs.unlinkSync(path);
+    return true;
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR") return false;
+    throw ioError("unlink", path, error);
+  }
+}
+
+export function ensureDirectory(fs: FsOps, path: string): void {
+  try {
+    fs.mkdirSync(path, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw ioError("create directory", path, error);
+  }
+}
+
+export interface DirEntry {
+  name: string;
+  /** From the directory entry: symlinks are not regular files here. */
+  isFile: boolean;
+}
+
+export function listDirectory(fs: FsOps, dir: string): DirEntry[] {
+  try {
+    return fs.readdirSync(dir, { withFileTypes: true }).map((entry) => ({
+      name: entry.name,
+      isFile: entry.isFile(),
+    }));
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return [];
+    throw ioError("list", dir, error);
+  }
+}
+
+function closeQuietly(fs: FsOps, fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // The descriptor is gone either way; the error that matters is the one being reported.
+  }
+}
+
+function unlinkQuietly(fs: FsOps, path: string): void {
+  try {
+    fs.unlinkSync(path);
+  } catch {
+    // ENOENT when the temp was never created; anything else is left for the stale-file sweep.
+  }
+}
+
+export function ioError(op: string, path: string, cause: unknown): RegistryError {
+  if (cause instanceof RegistryError) return cause;
+  const errno = errnoCode(cause);
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new RegistryError(
+    "IO",
+    `could not ${op} ${path}: ${detail}`,
+    { op, path, errno },
+    { cause },
+  );
+}

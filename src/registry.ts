@@ -1,0 +1,523 @@
+/**
+ * `Registry` — the one door to the store: `<root>/<id>.json` for active records and
+ * `<root>/retired/<id>.json` for tombstones.
+ *
+ * Concurrency: readers take no lock and see each file's old or new bytes (every write is a
+ * rename). Mutations of one id are serialized inside the process by a keyed mutex and hold one
+ * id at a time; bulk operations walk their ids one by one.
+ */
+
+import { EventEmitter } from "node:events";
+import { join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { RegistryError } from "./core/errors.js";
+import { checkId } from "./core/ids.js";
+import type { JsonObject } from "./core/json.js";
+import {
+  copyForChange,
+  openForWrite,
+  planMerge,
+  planUpdate,
+  prepareRecord,
+  type Refusal,
+  startUpdate,
+  type UpsertOutcome,
+} from "./core/merge.js";
+import {
+  decodeRecord,
+  MAX_FILE_BYTES,
+  type NamedAgentRecord,
+  type RecordInput,
+  type SkipReason,
+} from "./core/schema.js";
+import {
+  type EntryRead,
+  ensureDirectory,
+  entryExists,
+  entryKind,
+  fsyncDirectory,
+  listDirectory,
+  moveEntry,
+  readEntry,
+  removeEntry,
+  sleep,
+  type WriteContext,
+  writeFileAtomic,
+} from "./io/files.js";
+import { type FsOps, realFs } from "./io/fs.js";
+import { defaultPaths } from "./io/paths.js";
+import { KeyedMutex } from "./keyed-mutex.js";
+
+export type RecordScope = "file-key-only" | "agent";
+
+export type MoveOutcome = { moved: true } | { moved: false; reason: "absent" | "active-exists" };
+
+export interface SkippedFile {
+  /** Relative to the registry root, with `/`: `x.json`, `retired/x.json`. */
+  file: string;
+  reason: SkipReason;
+  message: string;
+}
+
+export interface ScanResult {
+  active: NamedAgentRecord[];
+  retired: NamedAgentRecord[];
+  skipped: SkippedFile[];
+}
+
+export interface LoadedEvent {
+  active_count: number | null;
+  retired_count: number | null;
+  skipped_count: number;
+  slowest_file_ms: number;
+}
+
+export interface WroteEvent {
+  file: string;
+  schema_version: number;
+  fields: number;
+  elapsed_ms: number;
+}
+
+export interface RegistryEvents {
+  skipped: [SkippedFile];
+  loaded: [LoadedEvent];
+  wrote: [WroteEvent];
+}
+
+/** pino-compatible: `logger.warn({ file, reason }, "message")`. */
+export interface Logger {
+  debug(details: object, message: string): void;
+  info(details: object, message: string): void;
+  warn(details: object, message: string): void;
+  error(details: object, message: string): void;
+}
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+export interface RegistryOptions {
+  /** Where working directories live (default: SPEC §1). */
+  agentsBase?: string;
+  /** Receives diagnostics; silent by default. */
+  logger?: Logger;
+  /** File-system primitives; tests inject faults here. */
+  fs?: FsOps;
+  /** Decides platform behaviour (Windows rename retry, directory fsync). */
+  platform?: NodeJS.Platform;
+  /** How the Windows rename retry waits. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const RETIRED_DIR = "retired";
+const SCOPES: ReadonlySet<unknown> = new Set<RecordScope>(["file-key-only", "agent"]);
+
+type Tree = "active" | "retired";
+
+interface TreeRead {
+  records: NamedAgentRecord[];
+  skipped: SkippedFile[];
+  slowestMs: number;
+}
+
+export class Registry extends EventEmitter<RegistryEvents> {
+  readonly root: string;
+  readonly agentsBase: string;
+  private readonly retiredDir: string;
+  private readonly logger: Logger;
+  private readonly io: WriteContext;
+  private readonly mutex = new KeyedMutex();
+
+  private constructor(root: string, options: RegistryOptions) {
+    super();
+    this.root = root;
+    this.retiredDir = join(root, RETIRED_DIR);
+    this.agentsBase = resolve(options.agentsBase ?? defaultPaths().agentsBase);
+    this.logger = options.logger ?? silent;
+    this.io = {
+      fs: options.fs ?? realFs,
+      platform: options.platform ?? process.platform,
+      sleep: options.sleep ?? sleep,
+    };
+  }
+
+  /** Opens the registry at `root`, creating it and `retired/` (mode 0700) when missing. */
+  static async open(root: string, options: RegistryOptions = {}): Promise<Registry> {
+    const registry = new Registry(resolve(root), options);
+    ensureDirectory(registry.io.fs, registry.retiredDir);
+    return registry;
+  }
+
+  /** Inserts or merges one record (SPEC §5). Refusals are outcomes, not exceptions. */
+  async upsert(input: RecordInput): Promise<UpsertOutcome> {
+    const prepared = prepareRecord(input);
+    const { id } = prepared;
+    return this.mutex.run(id, async () => {
+      const file = this.path("active", id);
+      const entry = readEntry(this.io.fs, file, MAX_FILE_BYTES);
+      if (entry.kind === "absent") {
+        if (entryExists(this.io.fs, this.path("retired", id))) {
+          return this.refused(id, {
+            status: "skipped",
+            reason: "retired",
+            message: `${id} is retired; restore it before writing it`,
+          });
+        }
+        await this.write(id, prepared.text, prepared.tree);
+        return { status: "created" };
+      }
+      const writable = this.writable(id, entry);
+      if (!writable.ok) return this.refused(id, writable.refusal);
+      const plan = planMerge(writable.top, prepared);
+      if (plan.kind === "unchanged") return { status: "unchanged" };
+      await this.write(id, plan.text, plan.tree);
+      return { status: "updated" };
+    });
+  }
+
+  /**
+   * Read-modify-write of one active record: `change` gets a deep copy including unknown fields
+   * and returns the new record; what it did not alter is written back exactly as it was.
+   */
+  async update(
+    id: string,
+    change: (record: NamedAgentRecord) => NamedAgentRecord | Promise<NamedAgentRecord>,
+  ): Promise<UpsertOutcome> {
+    checkId(id);
+    if (typeof change !== "function") {
+      throw new RegistryError("INVALID_ARGUMENT", "update needs a change function", { id });
+    }
+    return this.mutex.run(id, () => this.updateLocked(id, change));
+  }
+
+  private async updateLocked(
+    id: string,
+    change: (record: NamedAgentRecord) => NamedAgentRecord | Promise<NamedAgentRecord>,
+  ): Promise<UpsertOutcome> {
+    const entry = readEntry(this.io.fs, this.path("active", id), MAX_FILE_BYTES);
+    if (entry.kind === "absent") {
+      const retired = entryExists(this.io.fs, this.path("retired", id));
+      return {
+        status: "skipped",
+        reason: retired ? "retired" : "absent",
+        message: retired ? `${id} is retired` : `${id} does not exist`,
+      };
+    }
+    const writable = this.writable(id, entry);
+    if (!writable.ok) return this.refused(id, writable.refusal);
+    const start = startUpdate(id, writable.top);
+    const plan = planUpdate(id, start, await change(copyForChange(start)));
+    if (plan.kind === "unchanged") return { status: "unchanged" };
+    await this.write(id, plan.text, plan.tree);
+    return { status: "updated" };
+  }
+
+  /** The active record, `null` when there is none, `INVALID_FILE` when the file is not valid. */
+  async get(id: string): Promise<NamedAgentRecord | null> {
+    checkId(id);
+    const file = `${id}.json`;
+    const entry = readEntry(this.io.fs, this.path("active", id), MAX_FILE_BYTES);
+    if (entry.kind === "absent") return null;
+    if (entry.kind !== "bytes") {
+      throw invalidFile(file, entry.kind, describeUnreadable(entry));
+    }
+    const decoded = decodeRecord(id, entry.bytes);
+    if (!decoded.ok) throw invalidFile(file, decoded.issue.reason, decoded.issue.message);
+    return decoded.record;
+  }
+
+  /** Whether an entry named `<id>.json` is in the active tree (not validated). */
+  async exists(id: string): Promise<boolean> {
+    return entryExists(this.io.fs, this.path("active", checkId(id)));
+  }
+
+  /** Whether an entry named `<id>.json` is in either tree (not validated). */
+  async existsAnywhere(id: string): Promise<boolean> {
+    checkId(id);
+    return (
+      entryExists(this.io.fs, this.path("active", id)) ||
+      entryExists(this.io.fs, this.path("retired", id))
+    );
+  }
+
+  /** Every valid active record, sorted by id; invalid files are skipped and reported. */
+  async listActive(): Promise<NamedAgentRecord[]> {
+    const active = this.readTree("active");
+    this.report(
+      active.skipped,
+      { active_count: active.records.length, retired_count: null },
+      active.slowestMs,
+    );
+    return active.records;
+  }
+
+  /** Every valid tombstone, sorted by id; invalid files are skipped and reported. */
+  async listRetired(): Promise<NamedAgentRecord[]> {
+    const retired = this.readTree("retired");
+    this.report(
+      retired.skipped,
+      { active_count: null, retired_count: retired.records.length },
+      retired.slowestMs,
+    );
+    return retired.records;
+  }
+
+  /** Both trees with every skipped file and its reason: what diagnostics need. */
+  async scan(): Promise<ScanResult> {
+    const active = this.readTree("active");
+    const retired = this.readTree("retired");
+    const skipped = [...active.skipped, ...retired.skipped];
+    this.report(
+      skipped,
+      { active_count: active.records.length, retired_count: retired.records.length },
+      Math.max(active.slowestMs, retired.slowestMs),
+    );
+    return { active: active.records, retired: retired.records, skipped };
+  }
+
+  /** Moves `<id>.json` into `retired/`, replacing an older tombstone. */
+  async retire(id: string): Promise<MoveOutcome> {
+    checkId(id);
+    return this.mutex.run(id, () => this.move(id, "active", "retired"));
+  }
+
+  /** Moves `retired/<id>.json` back; never replaces an active record (`active-exists`). */
+  async unretire(id: string): Promise<MoveOutcome> {
+    checkId(id);
+    return this.mutex.run(id, () => this.move(id, "retired", "active"));
+  }
+
+  /** Removes `<id>.json` from both trees by file key; returns how many files went. */
+  async hardDelete(id: string): Promise<number> {
+    checkId(id);
+    return this.mutex.run(id, () => this.deleteLocked(id));
+  }
+
+  /** Removes every record of the agent from both trees; returns how many files went. */
+  async hardDeleteForAgent(agentId: string, scope: RecordScope): Promise<number> {
+    const ids = this.idsOf(agentId, scope, ["active", "retired"]);
+    let removed = 0;
+    for (const id of ids) removed += await this.mutex.run(id, () => this.deleteLocked(id));
+    return removed;
+  }
+
+  /** Retires every active record of the agent, each keeping its file name; returns how many moved. */
+  async retireForAgent(agentId: string, scope: RecordScope): Promise<number> {
+    return this.moveForAgent(agentId, scope, "active", "retired");
+  }
+
+  /** Restores every tombstone of the agent that has no active record; returns how many moved. */
+  async unretireForAgent(agentId: string, scope: RecordScope): Promise<number> {
+    return this.moveForAgent(agentId, scope, "retired", "active");
+  }
+
+  /**
+   * Renames every valid active record of the agent. Records that are invalid (an empty name
+   * among them) stay untouched and invisible; records already carrying `name` are not rewritten.
+   * Returns how many changed.
+   */
+  async setInstanceNameForAgent(
+    agentId: string,
+    scope: RecordScope,
+    name: string,
+  ): Promise<number> {
+    if (typeof name !== "string" || name.length === 0) {
+      throw new RegistryError("INVALID_ARGUMENT", "a new name must be a non-empty string", {
+        agentId,
+      });
+    }
+    const ids = this.idsOf(agentId, scope, ["active"]);
+    let changed = 0;
+    for (const id of ids) {
+      const outcome = await this.mutex.run(id, async () => {
+        try {
+          return await this.updateLocked(id, (record) => {
+            record.data.instance_name = name;
+            return record;
+          });
+        } catch (error) {
+          if (error instanceof RegistryError && error.code === "INVALID_FILE") return null;
+          throw error;
+        }
+      });
+      if (outcome?.status === "updated") changed++;
+    }
+    return changed;
+  }
+
+  private async moveForAgent(
+    agentId: string,
+    scope: RecordScope,
+    from: Tree,
+    to: Tree,
+  ): Promise<number> {
+    const ids = this.idsOf(agentId, scope, [from]);
+    let moved = 0;
+    for (const id of ids) {
+      const outcome = await this.mutex.run(id, () => this.move(id, from, to));
+      if (outcome.moved) moved++;
+    }
+    return moved;
+  }
+
+  /**
+   * The file keys an agent-level operation touches: `agentId` itself, plus (agent scope) every
+   * valid record in `trees` whose `definition_id` is `agentId` — legacy records keyed by a launch
+   * id belong to their agent.
+   */
+  private idsOf(agentId: string, scope: RecordScope, trees: Tree[]): string[] {
+    checkId(agentId);
+    if (!SCOPES.has(scope)) {
+      throw new RegistryError(
+        "INVALID_ARGUMENT",
+        `scope must be "file-key-only" or "agent" (got ${JSON.stringify(scope)})`,
+        { scope },
+      );
+    }
+    const ids = new Set([agentId]);
+    if (scope === "agent") {
+      for (const tree of trees) {
+        for (const record of this.readTree(tree).records) {
+          if (record.data.definition_id === agentId) ids.add(record.data.instance_id);
+        }
+      }
+    }
+    return [...ids];
+  }
+
+  private async move(id: string, from: Tree, to: Tree): Promise<MoveOutcome> {
+    const source = this.path(from, id);
+    const kind = entryKind(this.io.fs, source);
+    if (kind === "absent") return { moved: false, reason: "absent" };
+    if (kind === "other") {
+      throw invalidFile(
+        this.relative(from, id),
+        "not-regular-file",
+        "not a regular file; left where it is",
+      );
+    }
+    const replace = to === "retired";
+    const target = this.path(to, id);
+    if (!replace && entryExists(this.io.fs, target))
+      return { moved: false, reason: "active-exists" };
+    const moved = await moveEntry(this.io, source, target, replace);
+    return moved ? { moved: true } : { moved: false, reason: "active-exists" };
+  }
+
+  private deleteLocked(id: string): number {
+    let removed = 0;
+    for (const tree of ["active", "retired"] as const) {
+      if (removeEntry(this.io, this.path(tree, id))) {
+        removed++;
+        fsyncDirectory(this.io, tree === "active" ? this.root : this.retiredDir);
+      }
+    }
+    return removed;
+  }
+
+  private writable(id: string, entry: Exclude<EntryRead, { kind: "absent" }>) {
+    if (entry.kind === "bytes") return openForWrite(entry.bytes);
+    const refusal: Refusal = {
+      status: "skipped",
+      reason: entry.kind,
+      message: `${id}.json is ${describeUnreadable(entry)}; left untouched`,
+    };
+    return { ok: false as const, refusal };
+  }
+
+  private refused(id: string, refusal: Refusal): Refusal {
+    this.logger.warn(
+      { id, reason: refusal.reason, detail: refusal.detail },
+      `registry: not writing ${id}: ${refusal.message}`,
+    );
+    return refusal;
+  }
+
+  private async write(id: string, text: string, tree: JsonObject): Promise<void> {
+    const started = performance.now();
+    const target = this.path("active", id);
+    await writeFileAtomic(this.io, target, text);
+    const event: WroteEvent = {
+      file: `${id}.json`,
+      schema_version: Number(String(tree.get("schema_version"))),
+      fields: (tree.get("data") as JsonObject).size,
+      elapsed_ms: performance.now() - started,
+    };
+    this.logger.debug({ ...event }, "registry: wrote record");
+    this.emit("wrote", event);
+  }
+
+  private readTree(tree: Tree): TreeRead {
+    const dir = tree === "active" ? this.root : this.retiredDir;
+    const records: NamedAgentRecord[] = [];
+    const skipped: SkippedFile[] = [];
+    let slowestMs = 0;
+    const entries = listDirectory(this.io.fs, dir)
+      .filter((entry) => !entry.name.startsWith(".") && entry.name.endsWith(".json"))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      const stem = entry.name.slice(0, -".json".length);
+      const file = tree === "active" ? entry.name : `${RETIRED_DIR}/${entry.name}`;
+      if (!entry.isFile) {
+        skipped.push({
+          file,
+          reason: "not-regular-file",
+          message: "not a regular file (directory, symlink or device)",
+        });
+        continue;
+      }
+      const started = performance.now();
+      const read = readEntry(this.io.fs, join(dir, entry.name), MAX_FILE_BYTES);
+      if (read.kind === "absent") continue;
+      if (read.kind !== "bytes") {
+        skipped.push({ file, reason: read.kind, message: describeUnreadable(read) });
+        continue;
+      }
+      const decoded = decodeRecord(stem, read.bytes);
+      if (decoded.ok) records.push(decoded.record);
+      else skipped.push({ file, reason: decoded.issue.reason, message: decoded.issue.message });
+      slowestMs = Math.max(slowestMs, performance.now() - started);
+    }
+    return { records, skipped, slowestMs };
+  }
+
+  private report(
+    skipped: SkippedFile[],
+    counts: Omit<LoadedEvent, "skipped_count" | "slowest_file_ms">,
+    slowestMs: number,
+  ): void {
+    for (const file of skipped) {
+      this.logger.warn({ ...file }, `registry: skipping ${file.file}: ${file.message}`);
+      this.emit("skipped", file);
+    }
+    const loaded: LoadedEvent = {
+      ...counts,
+      skipped_count: skipped.length,
+      slowest_file_ms: slowestMs,
+    };
+    this.logger.debug({ ...loaded }, "registry: loaded");
+    this.emit("loaded", loaded);
+  }
+
+  private path(tree: Tree, id: string): string {
+    return join(tree === "active" ? this.root : this.retiredDir, `${id}.json`);
+  }
+
+  private relative(tree: Tree, id: string): string {
+    return tree === "active" ? `${id}.json` : `${RETIRED_DIR}/${id}.json`;
+  }
+}
+
+function describeUnreadable(
+  entry: { kind: "not-regular-file" } | { kind: "too-large"; size: number },
+): string {
+  return entry.kind === "too-large"
+    ? `larger than ${MAX_FILE_BYTES} bytes (${entry.size} bytes)`
+    : "not a regular file (directory, symlink or device)";
+}
+
+function invalidFile(file: string, reason: SkipReason, message: string): RegistryError {
+  return new RegistryError("INVALID_FILE", `${file} is not a valid record: ${message}`, {
+    file,
+    reason,
+  });
+}
