@@ -1,0 +1,50 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TestContext } from "node:test";
+import { type RecordInput, Registry, type RegistryOptions } from "../src/index.js";
+
+/** A fresh temp directory for one test, removed when the test ends. */
+export function tempDir(t: TestContext, prefix = "amr-"): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A registry in its own temp directory (root `<tmp>/registry`, agents base `<tmp>/agents`). */
+export async function tempRegistry(
+  t: TestContext,
+  options: RegistryOptions = {},
+): Promise<{ registry: Registry; root: string; dir: string }> {
+  const dir = tempDir(t);
+  const root = join(dir, "registry");
+  const registry = await Registry.open(root, { agentsBase: join(dir, "agents"), ...options });
+  return { registry, root, dir };
+}
+
+/** A valid record; `data` overrides are merged in. */
+export function makeRecord(id: string, data: Partial<RecordInput["data"]> = {}): RecordInput {
+  return {
+    schema_version: 1,
+    data: {
+      instance_id: id,
+      instance_name: `name-${id}`,
+      definition_id: "claude-code",
+      identity_id: null,
+      memory_id: null,
+      working_dir: `${id}-wd`,
+      created_at_ms: 1_747_049_400_000,
+      last_launched_at_ms: 1_747_061_640_000,
+      created_by_version: "0.1.0",
+      last_launched_by_version: "0.1.0",
+      ...data,
+    },
+  };
+}
+
+export const fixturePath = (...parts: string[]) => join(import.meta.dirname, "fixtures", ...parts);
+
+export const readFixture = (...parts: string[]) => readFileSync(fixturePath(...parts));
+
+/** Every name in a directory, hidden ones included. */
+export const namesIn = (dir: string) => readdirSync(dir).sort();
