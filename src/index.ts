@@ -1,4 +1,10 @@
-export { ERROR_CODES, type ErrorCode, isRegistryError, RegistryError } from "./core/errors.js";
+export {
+  ERROR_CODES,
+  ERROR_TABLE,
+  type ErrorCode,
+  isRegistryError,
+  RegistryError,
+} from "./core/errors.js";
 export { idProblem, isValidId, MAX_ID_LENGTH } from "./core/ids.js";
 export { LosslessNumber } from "./core/json.js";
 export type { RefusalReason, UpsertOutcome } from "./core/merge.js";
