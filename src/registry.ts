@@ -3,12 +3,14 @@
  * `<root>/retired/<id>.json` for tombstones.
  *
  * Concurrency: readers take no lock and see each file's old or new bytes (every write is a
- * rename). Mutations of one id are serialized inside the process by a keyed mutex and hold one
- * id at a time; bulk operations walk their ids one by one.
+ * rename). Every mutation of one id runs under that id's in-process mutex and then its
+ * cross-process lock file (io/lock.ts); one record lock at a time, bulk operations walk their ids
+ * one by one. Just before each rename the target is checked to still be the file that was read;
+ * if a lock-ignoring writer changed it, the read-merge-write starts over (`CONFLICT` after a few).
  */
 
 import { EventEmitter } from "node:events";
-import { join, resolve } from "node:path";
+import { join, relative, resolve, sep } from "node:path";
 import { performance } from "node:perf_hooks";
 import { RegistryError } from "./core/errors.js";
 import { checkId } from "./core/ids.js";
@@ -16,6 +18,7 @@ import type { JsonObject } from "./core/json.js";
 import {
   copyForChange,
   openForWrite,
+  type PreparedRecord,
   planMerge,
   planUpdate,
   prepareRecord,
@@ -32,6 +35,7 @@ import {
 } from "./core/schema.js";
 import {
   type EntryRead,
+  type Expected,
   ensureDirectory,
   entryExists,
   entryKind,
@@ -41,11 +45,14 @@ import {
   readEntry,
   removeEntry,
   sleep,
+  TargetChanged,
   type WriteContext,
   writeFileAtomic,
 } from "./io/files.js";
 import { type FsOps, realFs } from "./io/fs.js";
+import { acquireLock, DEFAULT_LOCK_SETTINGS, LOCK_PREFIX, type LockSettings } from "./io/lock.js";
 import { defaultPaths } from "./io/paths.js";
+import { DEFAULT_SWEEP_AFTER_MS, sweepStale } from "./io/sweep.js";
 import { KeyedMutex } from "./keyed-mutex.js";
 
 export type RecordScope = "file-key-only" | "agent";
@@ -104,9 +111,23 @@ export interface RegistryOptions {
   fs?: FsOps;
   /** Decides platform behaviour (Windows rename retry, directory fsync). */
   platform?: NodeJS.Platform;
-  /** How the Windows rename retry waits. */
+  /** How lock waits and the Windows rename retry wait. */
   sleep?: (ms: number) => Promise<void>;
+  /** Longest wait for a record lock before `LOCK_TIMEOUT` (default 10 s). */
+  lockTimeoutMs?: number;
+  /** Age after which a lock whose holder stopped refreshing it is taken over (default 5 s). */
+  lockStaleMs?: number;
+  /** Temp and lock files older than this are removed by `sweep()`, run on open (default 5 min). */
+  sweepAfterMs?: number;
 }
+
+export interface SweepResult {
+  /** Stale temp and lock files removed, relative to the root. */
+  removed: string[];
+}
+
+/** How many times a write starts over when another writer changed the file under it. */
+const MAX_WRITE_ATTEMPTS = 8;
 
 const RETIRED_DIR = "retired";
 const SCOPES: ReadonlySet<unknown> = new Set<RecordScope>(["file-key-only", "agent"]);
@@ -126,6 +147,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private readonly logger: Logger;
   private readonly io: WriteContext;
   private readonly mutex = new KeyedMutex();
+  private readonly lockSettings: LockSettings;
+  private readonly sweepAfterMs: number;
 
   private constructor(root: string, options: RegistryOptions) {
     super();
@@ -138,40 +161,66 @@ export class Registry extends EventEmitter<RegistryEvents> {
       platform: options.platform ?? process.platform,
       sleep: options.sleep ?? sleep,
     };
+    this.lockSettings = {
+      timeoutMs: positive("lockTimeoutMs", options.lockTimeoutMs, DEFAULT_LOCK_SETTINGS.timeoutMs),
+      staleMs: positive("lockStaleMs", options.lockStaleMs, DEFAULT_LOCK_SETTINGS.staleMs),
+    };
+    this.sweepAfterMs = positive("sweepAfterMs", options.sweepAfterMs, DEFAULT_SWEEP_AFTER_MS);
   }
 
-  /** Opens the registry at `root`, creating it and `retired/` (mode 0700) when missing. */
+  /**
+   * Opens the registry at `root`, creating it and `retired/` (mode 0700) when missing, and
+   * sweeps temp and lock files that crashed writers left behind.
+   */
   static async open(root: string, options: RegistryOptions = {}): Promise<Registry> {
     const registry = new Registry(resolve(root), options);
     ensureDirectory(registry.io.fs, registry.retiredDir);
+    registry.sweep();
     return registry;
+  }
+
+  /**
+   * Removes temp files (ours and the Rust writer's) and lock files older than `olderThanMs`
+   * from both trees. A live writer's temp lives milliseconds and a live holder refreshes its lock
+   * every few seconds, so nothing in use is ever removed.
+   */
+  sweep(olderThanMs: number = this.sweepAfterMs): SweepResult {
+    const removed = sweepStale(this.io, [this.root, this.retiredDir], olderThanMs).map((path) =>
+      relative(this.root, path).split(sep).join("/"),
+    );
+    if (removed.length > 0)
+      this.logger.info({ removed }, "registry: swept stale temp and lock files");
+    return { removed };
   }
 
   /** Inserts or merges one record (SPEC §5). Refusals are outcomes, not exceptions. */
   async upsert(input: RecordInput): Promise<UpsertOutcome> {
     const prepared = prepareRecord(input);
     const { id } = prepared;
-    return this.mutex.run(id, async () => {
-      const file = this.path("active", id);
-      const entry = readEntry(this.io.fs, file, MAX_FILE_BYTES);
-      if (entry.kind === "absent") {
-        if (entryExists(this.io.fs, this.path("retired", id))) {
-          return this.refused(id, {
-            status: "skipped",
-            reason: "retired",
-            message: `${id} is retired; restore it before writing it`,
-          });
-        }
-        await this.write(id, prepared.text, prepared.tree);
-        return { status: "created" };
+    return this.locked(id, () => this.retrying(id, () => this.upsertLocked(prepared)));
+  }
+
+  private async upsertLocked(prepared: PreparedRecord): Promise<UpsertOutcome> {
+    const { id } = prepared;
+    const file = this.path("active", id);
+    const entry = readEntry(this.io.fs, file, MAX_FILE_BYTES);
+    if (entry.kind === "absent") {
+      if (entryExists(this.io.fs, this.path("retired", id))) {
+        return this.refused(id, {
+          status: "skipped",
+          reason: "retired",
+          message: `${id} is retired; restore it before writing it`,
+        });
       }
-      const writable = this.writable(id, entry);
-      if (!writable.ok) return this.refused(id, writable.refusal);
-      const plan = planMerge(writable.top, prepared);
-      if (plan.kind === "unchanged") return { status: "unchanged" };
-      await this.write(id, plan.text, plan.tree);
-      return { status: "updated" };
-    });
+      await this.write(id, prepared.text, prepared.tree, "absent");
+      return { status: "created" };
+    }
+    const writable = this.writable(id, entry);
+    if (!writable.ok) return this.refused(id, writable.refusal);
+    const plan = planMerge(writable.top, prepared);
+    if (plan.kind === "unchanged") return { status: "unchanged" };
+    await this.write(id, plan.text, plan.tree, writable.identity);
+    return { status: "updated" };
   }
 
   /**
@@ -186,7 +235,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     if (typeof change !== "function") {
       throw new RegistryError("INVALID_ARGUMENT", "update needs a change function", { id });
     }
-    return this.mutex.run(id, () => this.updateLocked(id, change));
+    return this.locked(id, () => this.retrying(id, () => this.updateLocked(id, change)));
   }
 
   private async updateLocked(
@@ -207,7 +256,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const start = startUpdate(id, writable.top);
     const plan = planUpdate(id, start, await change(copyForChange(start)));
     if (plan.kind === "unchanged") return { status: "unchanged" };
-    await this.write(id, plan.text, plan.tree);
+    await this.write(id, plan.text, plan.tree, writable.identity);
     return { status: "updated" };
   }
 
@@ -277,26 +326,26 @@ export class Registry extends EventEmitter<RegistryEvents> {
   /** Moves `<id>.json` into `retired/`, replacing an older tombstone. */
   async retire(id: string): Promise<MoveOutcome> {
     checkId(id);
-    return this.mutex.run(id, () => this.move(id, "active", "retired"));
+    return this.locked(id, () => this.move(id, "active", "retired"));
   }
 
   /** Moves `retired/<id>.json` back; never replaces an active record (`active-exists`). */
   async unretire(id: string): Promise<MoveOutcome> {
     checkId(id);
-    return this.mutex.run(id, () => this.move(id, "retired", "active"));
+    return this.locked(id, () => this.move(id, "retired", "active"));
   }
 
   /** Removes `<id>.json` from both trees by file key; returns how many files went. */
   async hardDelete(id: string): Promise<number> {
     checkId(id);
-    return this.mutex.run(id, () => this.deleteLocked(id));
+    return this.locked(id, () => this.deleteLocked(id));
   }
 
   /** Removes every record of the agent from both trees; returns how many files went. */
   async hardDeleteForAgent(agentId: string, scope: RecordScope): Promise<number> {
     const ids = this.idsOf(agentId, scope, ["active", "retired"]);
     let removed = 0;
-    for (const id of ids) removed += await this.mutex.run(id, () => this.deleteLocked(id));
+    for (const id of ids) removed += await this.locked(id, () => this.deleteLocked(id));
     return removed;
   }
 
@@ -328,12 +377,14 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const ids = this.idsOf(agentId, scope, ["active"]);
     let changed = 0;
     for (const id of ids) {
-      const outcome = await this.mutex.run(id, async () => {
+      const outcome = await this.locked(id, async () => {
         try {
-          return await this.updateLocked(id, (record) => {
-            record.data.instance_name = name;
-            return record;
-          });
+          return await this.retrying(id, () =>
+            this.updateLocked(id, (record) => {
+              record.data.instance_name = name;
+              return record;
+            }),
+          );
         } catch (error) {
           if (error instanceof RegistryError && error.code === "INVALID_FILE") return null;
           throw error;
@@ -353,7 +404,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const ids = this.idsOf(agentId, scope, [from]);
     let moved = 0;
     for (const id of ids) {
-      const outcome = await this.mutex.run(id, () => this.move(id, from, to));
+      const outcome = await this.locked(id, () => this.move(id, from, to));
       if (outcome.moved) moved++;
     }
     return moved;
@@ -382,6 +433,42 @@ export class Registry extends EventEmitter<RegistryEvents> {
       }
     }
     return [...ids];
+  }
+
+  /** Runs `work` holding `id`'s in-process mutex and its cross-process lock file. */
+  private locked<T>(id: string, work: () => Promise<T> | T): Promise<T> {
+    return this.mutex.run(id, async () => {
+      const lock = await acquireLock(
+        this.io,
+        join(this.root, `${LOCK_PREFIX}${id}`),
+        id,
+        this.lockSettings,
+      );
+      try {
+        return await work();
+      } finally {
+        lock.release();
+      }
+    });
+  }
+
+  /** Starts a read-merge-write over when the file changed under it; `CONFLICT` when it keeps changing. */
+  private async retrying<T>(id: string, attempt: () => Promise<T>): Promise<T> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (!(error instanceof TargetChanged)) throw error;
+        if (tries >= MAX_WRITE_ATTEMPTS) {
+          throw new RegistryError(
+            "CONFLICT",
+            `${id}.json kept changing while it was being written (${tries} attempts)`,
+            { id, attempts: tries },
+          );
+        }
+        this.logger.debug({ id, attempt: tries }, "registry: file changed before rename; retrying");
+      }
+    }
   }
 
   private async move(id: string, from: Tree, to: Tree): Promise<MoveOutcome> {
@@ -415,7 +502,10 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   private writable(id: string, entry: Exclude<EntryRead, { kind: "absent" }>) {
-    if (entry.kind === "bytes") return openForWrite(entry.bytes);
+    if (entry.kind === "bytes") {
+      const writable = openForWrite(entry.bytes);
+      return writable.ok ? { ...writable, identity: entry.identity } : writable;
+    }
     const refusal: Refusal = {
       status: "skipped",
       reason: entry.kind,
@@ -432,10 +522,15 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return refusal;
   }
 
-  private async write(id: string, text: string, tree: JsonObject): Promise<void> {
+  private async write(
+    id: string,
+    text: string,
+    tree: JsonObject,
+    expected: Expected,
+  ): Promise<void> {
     const started = performance.now();
     const target = this.path("active", id);
-    await writeFileAtomic(this.io, target, text);
+    await writeFileAtomic(this.io, target, text, expected);
     const event: WroteEvent = {
       file: `${id}.json`,
       schema_version: Number(String(tree.get("schema_version"))),
@@ -505,6 +600,20 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private relative(tree: Tree, id: string): string {
     return tree === "active" ? `${id}.json` : `${RETIRED_DIR}/${id}.json`;
   }
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) {
+    throw new RegistryError(
+      "INVALID_ARGUMENT",
+      `${name} must be a positive number of milliseconds`,
+      {
+        [name]: value,
+      },
+    );
+  }
+  return value;
 }
 
 function describeUnreadable(

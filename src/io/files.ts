@@ -21,9 +21,9 @@ export type EntryRead =
 
 /** Enough of a file's stat to tell whether it was replaced since it was read. */
 export interface FileIdentity {
-  dev: number;
-  ino: number;
-  size: number;
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
   mtimeNs: bigint;
 }
 
@@ -62,7 +62,7 @@ export function readEntry(fs: FsOps, path: string, maxBytes: number): EntryRead 
     return {
       kind: "bytes",
       bytes: buffer.subarray(0, length),
-      identity: { dev: Number(stat.dev), ino: Number(stat.ino), size, mtimeNs: stat.mtimeNs },
+      identity: { dev: stat.dev, ino: stat.ino, size: stat.size, mtimeNs: stat.mtimeNs },
     };
   } catch (error) {
     throw ioError("read", path, error);
@@ -107,15 +107,43 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 /** The prefix that marks our temp files; hidden, and the name never ends in `.json`. */
 export const TEMP_PREFIX = ".tmp-";
 
+/** Thrown when the target is no longer the file that was read: the caller re-reads and retries. */
+export class TargetChanged extends Error {
+  constructor(readonly target: string) {
+    super(`${target} changed while it was being written`);
+  }
+}
+
+/** What a write expects to replace: the identity read, or nothing at all. */
+export type Expected = FileIdentity | "absent";
+
+export function currentIdentity(fs: FsOps, path: string): Expected {
+  try {
+    const stat = fs.lstatSync(path, { bigint: true });
+    return { dev: stat.dev, ino: stat.ino, size: stat.size, mtimeNs: stat.mtimeNs };
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR") return "absent";
+    throw ioError("stat", path, error);
+  }
+}
+
+function sameIdentity(a: Expected, b: Expected): boolean {
+  if (a === "absent" || b === "absent") return a === b;
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs;
+}
+
 /**
  * Atomic replace: exclusive-create a hidden temp file beside the target (mode 0600), write every
- * byte, fsync it, rename it over the target, fsync the directory. On any failure before the
- * rename the temp is unlinked and the target is untouched.
+ * byte, fsync it, check the target is still what was read (`expected`: a writer that ignores our
+ * locks turns into a retry, not a lost update), rename it over the target, fsync the directory.
+ * On any failure before the rename the temp is unlinked and the target is untouched.
  */
 export async function writeFileAtomic(
   ctx: WriteContext,
   target: string,
   text: string,
+  expected: Expected,
 ): Promise<void> {
   const { fs } = ctx;
   const dir = dirname(target);
@@ -136,11 +164,12 @@ export async function writeFileAtomic(
     const toClose = fd;
     fd = undefined;
     fs.closeSync(toClose);
+    if (!sameIdentity(currentIdentity(fs, target), expected)) throw new TargetChanged(target);
     stage = "rename onto";
     await renameWithRetry(ctx, temp, target);
     stage = "done";
   } catch (error) {
-    throw ioError(stage, target, error);
+    throw error instanceof TargetChanged ? error : ioError(stage, target, error);
   } finally {
     if (fd !== undefined) closeQuietly(fs, fd);
     if (stage !== "done") unlinkQuietly(fs, temp);

@@ -23,6 +23,7 @@ export type FsOps = Pick<
   | "renameSync"
   | "linkSync"
   | "unlinkSync"
+  | "futimesSync"
 >;
 
 export const realFs: FsOps = nodeFs;

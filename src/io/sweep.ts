@@ -1,0 +1,54 @@
+/**
+ * Removes what crashed writers leave behind: temp files (ours, `.tmp-…`, and the Rust writer's,
+ * `.registry-tmp-…`) and lock files whose holder is gone. Only files older than the threshold are
+ * considered — a live write's temp exists for milliseconds and a live lock is refreshed every few
+ * seconds — and a lock whose holder still runs on this host is kept whatever its age.
+ */
+
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { listDirectory, TEMP_PREFIX, type WriteContext } from "./files.js";
+import { errnoCode } from "./fs.js";
+import { LOCK_PREFIX, processAlive, readLock } from "./lock.js";
+
+export const DEFAULT_SWEEP_AFTER_MS = 5 * 60_000;
+
+const RUST_TEMP_PREFIX = ".registry-tmp-";
+
+/** Whether `name` is one of the transient files a writer creates (temp or lock). */
+export function isTransientName(name: string): boolean {
+  return (
+    name.startsWith(TEMP_PREFIX) ||
+    name.startsWith(RUST_TEMP_PREFIX) ||
+    name.startsWith(LOCK_PREFIX)
+  );
+}
+
+/** Removes stale transient files in `dirs`; returns the paths removed. */
+export function sweepStale(ctx: WriteContext, dirs: string[], olderThanMs: number): string[] {
+  const removed: string[] = [];
+  const now = Date.now();
+  for (const dir of dirs) {
+    for (const entry of listDirectory(ctx.fs, dir)) {
+      if (!entry.isFile || !isTransientName(entry.name)) continue;
+      const path = join(dir, entry.name);
+      try {
+        if (now - ctx.fs.lstatSync(path).mtimeMs <= olderThanMs) continue;
+        if (entry.name.startsWith(LOCK_PREFIX) && holderAlive(ctx, path)) continue;
+        ctx.fs.unlinkSync(path);
+        removed.push(path);
+      } catch (error) {
+        // Gone already (another sweeper, or the writer finished): nothing to do.
+        if (errnoCode(error) !== "ENOENT") throw error;
+      }
+    }
+  }
+  return removed;
+}
+
+function holderAlive(ctx: WriteContext, path: string): boolean {
+  const holder = readLock(ctx, path);
+  return (
+    holder !== null && holder.host === hostname() && holder.pid > 0 && processAlive(holder.pid)
+  );
+}
