@@ -37,7 +37,8 @@ describe("update(id, change)", () => {
     assert.ok(top.big instanceof LosslessNumber);
     assert.equal(String(top.big), "18446744073709551615");
     assert.equal(String(top.f), "1.0");
-    assert.equal((seen?.data as Record<string, unknown>)["10"], "ten");
+    assert.ok(seen);
+    assert.equal((seen.data as Record<string, unknown>)["10"], "ten");
   });
 
   test("an unchanged record is not rewritten; fields the change did not touch keep their bytes", async (t) => {
@@ -258,9 +259,10 @@ describe("upsert with unknown fields from the caller", () => {
     await registry.listRetired();
     await registry.scan();
     assert.deepEqual(
-      events.map(
-        ({ slowest_file_ms, ...rest }) => (assert.equal(typeof slowest_file_ms, "number"), rest),
-      ),
+      events.map(({ slowest_file_ms, ...rest }) => {
+        assert.equal(typeof slowest_file_ms, "number");
+        return rest;
+      }),
       [
         { active_count: 1, retired_count: null, skipped_count: 1 },
         { active_count: null, retired_count: 1, skipped_count: 0 },
