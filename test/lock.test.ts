@@ -1,0 +1,251 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { Registry, RegistryError } from "../src/index.js";
+import { makeRecord, namesIn, tempDir, tempRegistry } from "./helpers.js";
+
+/** The pid of a process that has exited (and been reaped). */
+function deadPid(): number {
+  const child = spawnSync(process.execPath, ["-e", "console.log(process.pid)"], {
+    encoding: "utf8",
+  });
+  return Number(child.stdout.trim());
+}
+
+function plantLock(root: string, id: string, pid: number, ageMs = 0, host = hostname()): string {
+  const path = join(root, `.lock-${id}`);
+  fs.writeFileSync(path, `${pid} ${host} feedface\n`);
+  const when = new Date(Date.now() - ageMs);
+  fs.utimesSync(path, when, when);
+  return path;
+}
+
+describe("cross-process record locks", () => {
+  test("a lock held by a live process makes writers wait, then LOCK_TIMEOUT, and nothing is written", async (t) => {
+    const { registry, root } = await tempRegistry(t, { lockTimeoutMs: 150 });
+    const lock = plantLock(root, "aaa", process.pid);
+    const started = Date.now();
+    await assert.rejects(
+      registry.upsert(makeRecord("aaa")),
+      (error: unknown) => error instanceof RegistryError && error.code === "LOCK_TIMEOUT",
+    );
+    assert.ok(Date.now() - started >= 140);
+    assert.ok(fs.existsSync(lock), "a live holder's lock is never removed");
+    assert.deepEqual(namesIn(root), [".lock-aaa", "retired"]);
+    for (const operation of [
+      () => registry.retire("aaa"),
+      () => registry.unretire("aaa"),
+      () => registry.hardDelete("aaa"),
+      () => registry.update("aaa", (r) => r),
+    ]) {
+      await assert.rejects(
+        operation(),
+        (error: unknown) => error instanceof RegistryError && error.code === "LOCK_TIMEOUT",
+      );
+    }
+  });
+
+  test("a lock whose holder died is taken over at once", async (t) => {
+    const { registry, root } = await tempRegistry(t, { lockTimeoutMs: 2_000 });
+    plantLock(root, "aaa", deadPid());
+    const started = Date.now();
+    assert.deepEqual(await registry.upsert(makeRecord("aaa")), { status: "created" });
+    assert.ok(Date.now() - started < 1_000);
+    assert.deepEqual(namesIn(root), ["aaa.json", "retired"]);
+  });
+
+  test("a lock not refreshed for longer than lockStaleMs is taken over (holder on another host)", async (t) => {
+    const { registry, root } = await tempRegistry(t, { lockStaleMs: 200, lockTimeoutMs: 5_000 });
+    plantLock(root, "aaa", 1, 0, "another-host");
+    const started = Date.now();
+    assert.deepEqual(await registry.upsert(makeRecord("aaa")), { status: "created" });
+    const waited = Date.now() - started;
+    assert.ok(waited >= 150 && waited < 3_000, `waited ${waited} ms`);
+  });
+
+  test("a holder refreshes its lock, so a long update is not taken over", async (t) => {
+    const { registry, root } = await tempRegistry(t, { lockStaleMs: 150 });
+    const other = await Registry.open(root, { lockStaleMs: 150, lockTimeoutMs: 5_000 });
+    await registry.upsert(makeRecord("aaa"));
+    const order: string[] = [];
+    const slow = registry.update("aaa", async (r) => {
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      order.push("slow done");
+      return { ...r, data: { ...r.data, tags: ["slow"] } };
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Same process, different Registry: only the lock file keeps it out while the first holds it.
+    const fast = other.update("aaa", (r) => {
+      order.push("fast runs");
+      return { ...r, data: { ...r.data, tags: [...((r.data.tags as string[]) ?? []), "fast"] } };
+    });
+    await Promise.all([slow, fast]);
+    assert.deepEqual(order, ["slow done", "fast runs"]);
+    assert.deepEqual((await registry.get("aaa"))?.data.tags, ["slow", "fast"]);
+  });
+
+  test("releasing never removes a lock that another process took over", async (t) => {
+    const { registry, root } = await tempRegistry(t);
+    await registry.upsert(makeRecord("aaa"));
+    const lock = join(root, ".lock-aaa");
+    await registry.update("aaa", (r) => {
+      // Simulate a taker-over replacing our lock while we hold it.
+      fs.rmSync(lock);
+      fs.writeFileSync(lock, `${process.pid} ${hostname()} someone-else\n`);
+      return r;
+    });
+    assert.equal(fs.readFileSync(lock, "utf8"), `${process.pid} ${hostname()} someone-else\n`);
+  });
+
+  test("lock files are hidden and never end in .json", async (t) => {
+    const { registry, root } = await tempRegistry(t);
+    const seen: string[] = [];
+    await registry.update("aaa", (r) => r);
+    await registry.upsert(makeRecord("aaa"));
+    await registry.update("aaa", (r) => {
+      seen.push(...namesIn(root).filter((name) => name.startsWith(".")));
+      return r;
+    });
+    assert.deepEqual(seen, [".lock-aaa"]);
+  });
+
+  test("bad lock options are INVALID_ARGUMENT", async (t) => {
+    const dir = tempDir(t);
+    for (const options of [
+      { lockTimeoutMs: 0 },
+      { lockStaleMs: -1 },
+      { sweepAfterMs: Number.NaN },
+    ]) {
+      await assert.rejects(
+        Registry.open(join(dir, "r"), options),
+        (error: unknown) => error instanceof RegistryError && error.code === "INVALID_ARGUMENT",
+      );
+    }
+  });
+});
+
+describe("check before the rename", () => {
+  test("a lock-ignoring writer that replaces the file mid-write causes a retry, not a lost update", async (t) => {
+    const dir = tempDir(t);
+    const root = join(dir, "registry");
+    let interfere = true;
+    const faulty = {
+      ...fs,
+      fsyncSync(fd: number) {
+        fs.fsyncSync(fd);
+        if (interfere) {
+          interfere = false;
+          // Another writer (say the Rust server) replaces the record between our read and rename.
+          const file = join(root, "aaa.json");
+          const text = fs
+            .readFileSync(file, "utf8")
+            .replace('"0.1.0"\n', '"0.1.0",\n    "tags": ["from-rust"]\n');
+          fs.writeFileSync(`${file}.other`, text);
+          fs.renameSync(`${file}.other`, file);
+        }
+      },
+    };
+    const plain = await Registry.open(root);
+    await plain.upsert(makeRecord("aaa"));
+    interfere = true;
+    const registry = await Registry.open(root, { fs: faulty });
+    const outcome = await registry.update("aaa", (r) => ({
+      ...r,
+      data: { ...r.data, instance_name: "ours" },
+    }));
+    assert.deepEqual(outcome, { status: "updated" });
+    const record = await registry.get("aaa");
+    assert.equal(record?.data.instance_name, "ours");
+    assert.deepEqual(record?.data.tags, ["from-rust"]);
+    assert.deepEqual(namesIn(root), ["aaa.json", "retired"]);
+  });
+
+  test("a file created under a creating upsert is merged into, not replaced", async (t) => {
+    const dir = tempDir(t);
+    const root = join(dir, "registry");
+    let interfere = true;
+    const faulty = {
+      ...fs,
+      fsyncSync(fd: number) {
+        fs.fsyncSync(fd);
+        if (interfere) {
+          interfere = false;
+          const other = { ...makeRecord("aaa"), extra: "kept" };
+          fs.writeFileSync(join(root, "aaa.json"), JSON.stringify(other, null, 2));
+        }
+      },
+    };
+    const registry = await Registry.open(root, { fs: faulty });
+    assert.deepEqual(await registry.upsert(makeRecord("aaa", { instance_name: "ours" })), {
+      status: "updated",
+    });
+    const record = await registry.get("aaa");
+    assert.equal(record?.extra, "kept");
+    assert.equal(record?.data.instance_name, "ours");
+  });
+
+  test("a file that changes on every attempt ends in CONFLICT with the file intact and no temp left", async (t) => {
+    const dir = tempDir(t);
+    const root = join(dir, "registry");
+    const file = join(root, "aaa.json");
+    let counter = 0;
+    const faulty = {
+      ...fs,
+      fsyncSync(fd: number) {
+        fs.fsyncSync(fd);
+        if (fs.existsSync(file) && fs.fstatSync(fd).isFile()) {
+          counter++;
+          fs.writeFileSync(file, JSON.stringify({ ...makeRecord("aaa"), round: counter }, null, 2));
+        }
+      },
+    };
+    const plain = await Registry.open(root);
+    await plain.upsert(makeRecord("aaa"));
+    const registry = await Registry.open(root, { fs: faulty });
+    await assert.rejects(
+      registry.upsert(makeRecord("aaa", { instance_name: "never" })),
+      (error: unknown) => error instanceof RegistryError && error.code === "CONFLICT",
+    );
+    assert.ok(counter >= 2);
+    assert.equal(JSON.parse(fs.readFileSync(file, "utf8")).round, counter);
+    assert.deepEqual(namesIn(root), ["aaa.json", "retired"]);
+  });
+});
+
+describe("sweep of stale temp and lock files", () => {
+  test("open() removes old temp files (ours and Rust's) and dead holders' locks, keeps fresh and live ones", async (t) => {
+    const dir = tempDir(t);
+    const root = join(dir, "registry");
+    fs.mkdirSync(join(root, "retired"), { recursive: true });
+    const old = (name: string, content = "x") => {
+      fs.writeFileSync(join(root, name), content);
+      const when = new Date(Date.now() - 10 * 60_000);
+      fs.utimesSync(join(root, name), when, when);
+    };
+    old(".tmp-aaa.123.abcdef");
+    old(".registry-tmp-Xy12Ab.json");
+    old(".lock-dead", `${deadPid()} ${hostname()} t\n`);
+    old(".lock-live", `${process.pid} ${hostname()} t\n`);
+    old(".lock-aaa.stale-0011");
+    old(".migrated_from_sqlite", "migration_version: 2\n");
+    old("keep.txt");
+    fs.writeFileSync(join(root, ".tmp-bbb.1.fresh"), "x");
+    fs.writeFileSync(join(root, "retired", ".tmp-ccc.1.old"), "x");
+    const when = new Date(Date.now() - 10 * 60_000);
+    fs.utimesSync(join(root, "retired", ".tmp-ccc.1.old"), when, when);
+
+    const registry = await Registry.open(root);
+    assert.deepEqual(namesIn(root), [
+      ".lock-live",
+      ".migrated_from_sqlite",
+      ".tmp-bbb.1.fresh",
+      "keep.txt",
+      "retired",
+    ]);
+    assert.deepEqual(namesIn(join(root, "retired")), []);
+    assert.deepEqual(registry.sweep(0).removed, [".tmp-bbb.1.fresh"]);
+  });
+});
