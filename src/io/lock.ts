@@ -91,8 +91,13 @@ function tryCreate(
   try {
     fs.writeSync(fd, `${process.pid} ${HOST} ${token}\n`);
   } catch (error) {
+    // The file is ours (O_EXCL) but unfinished: remove it rather than leave a lock nobody holds.
     fs.closeSync(fd);
-    removeIfOurs(ctx, lockPath, token);
+    try {
+      fs.unlinkSync(lockPath);
+    } catch {
+      // Judged by age by the next waiter, then swept.
+    }
     throw ioError("write lock", lockPath, error);
   }
   const heartbeat = setInterval(
