@@ -24,6 +24,7 @@ export {
 } from "./core/schema.js";
 export type { FsOps } from "./io/fs.js";
 export { type DefaultPaths, defaultPaths } from "./io/paths.js";
+export type { ImportItem, ImportResult, SweepResult } from "./registry.js";
 export {
   type LoadedEvent,
   type Logger,
@@ -36,3 +37,18 @@ export {
   type SkippedFile,
   type WroteEvent,
 } from "./registry.js";
+export {
+  MIGRATION_VERSION,
+  type MigrateOptions,
+  type MigrateProgress,
+  type MigrateStats,
+  migrateFromSqliteOnce,
+} from "./sqlite/migrate.js";
+export {
+  type InstanceFields,
+  type InstanceRow,
+  type MirrorReport,
+  SqliteInstanceStore,
+  type SqliteInstanceStoreOptions,
+  type WriteResult,
+} from "./sqlite/store.js";

@@ -34,6 +34,8 @@ import {
   type SkipReason,
 } from "./core/schema.js";
 import {
+  createFilesExclusive,
+  currentIdentity,
   type EntryRead,
   type Expected,
   ensureDirectory,
@@ -121,10 +123,26 @@ export interface RegistryOptions {
   sweepAfterMs?: number;
 }
 
+export interface ImportItem {
+  record: RecordInput;
+  /** Write it straight into the Trash (a forgotten agent). */
+  retired?: boolean;
+}
+
+export interface ImportResult {
+  /** Records written (active and retired). */
+  written: number;
+  /** Ids already present in either tree: never overwritten, never resurrected. */
+  skippedExisting: number;
+}
+
 export interface SweepResult {
   /** Stale temp and lock files removed, relative to the root. */
   removed: string[];
 }
+
+/** Records created per batch by `importRecords`: one directory fsync per batch. */
+const IMPORT_BATCH = 256;
 
 /** How many times a write starts over when another writer changed the file under it. */
 const MAX_WRITE_ATTEMPTS = 8;
@@ -221,6 +239,82 @@ export class Registry extends EventEmitter<RegistryEvents> {
     if (plan.kind === "unchanged") return { status: "unchanged" };
     await this.write(id, plan.text, plan.tree, writable.identity);
     return { status: "updated" };
+  }
+
+  /** The text of a marker file in the root (`.migrated_from_sqlite` …), or `null` if absent. */
+  async readMarker(name: string): Promise<string | null> {
+    const entry = readEntry(this.io.fs, this.markerPath(name), MAX_FILE_BYTES);
+    if (entry.kind === "absent") return null;
+    if (entry.kind !== "bytes") throw invalidFile(name, entry.kind, describeUnreadable(entry));
+    return entry.bytes.toString("utf8");
+  }
+
+  /** Atomically (and durably) replaces a marker file in the root. */
+  async writeMarker(name: string, text: string): Promise<void> {
+    const path = this.markerPath(name);
+    await writeFileAtomic(this.io, path, text, currentIdentity(this.io.fs, path));
+  }
+
+  private markerPath(name: string): string {
+    if (
+      !/^\.[A-Za-z0-9_-]+$/.test(name) ||
+      name.startsWith(LOCK_PREFIX) ||
+      name.startsWith(".tmp-")
+    ) {
+      throw new RegistryError("INVALID_ARGUMENT", `${JSON.stringify(name)} is not a marker name`, {
+        name,
+      });
+    }
+    return join(this.root, name);
+  }
+
+  /**
+   * Bulk creation for migrations: writes each record only if its id exists in neither tree.
+   * Every record is validated before anything is written (`INVALID_ID`, `INVALID_RECORD`). Files
+   * are created by hard link, which never replaces a file that appeared meanwhile, so no lock is
+   * needed; fsyncs of the directories are batched (FORMAT.md, "Bulk import").
+   */
+  async importRecords(
+    items: readonly ImportItem[],
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<ImportResult> {
+    const prepared = items.map((item) => ({
+      record: prepareRecord(item.record),
+      retired: item.retired === true,
+    }));
+    const result: ImportResult = { written: 0, skippedExisting: 0 };
+    for (let start = 0; start < prepared.length; start += IMPORT_BATCH) {
+      const batch = prepared.slice(start, start + IMPORT_BATCH).filter(({ record: { id } }) => {
+        const exists =
+          entryExists(this.io.fs, this.path("active", id)) ||
+          entryExists(this.io.fs, this.path("retired", id));
+        if (exists) result.skippedExisting++;
+        return !exists;
+      });
+      const started = performance.now();
+      const created = await createFilesExclusive(
+        this.io,
+        batch.map(({ record: { id, text }, retired }) => ({
+          target: this.path(retired ? "retired" : "active", id),
+          text,
+        })),
+      );
+      const elapsedPerRecord = (performance.now() - started) / Math.max(1, batch.length);
+      batch.forEach(({ record, retired }, i) => {
+        if (!created[i]) {
+          result.skippedExisting++;
+          return;
+        }
+        result.written++;
+        this.announceWrite(
+          this.relative(retired ? "retired" : "active", record.id),
+          record.tree,
+          elapsedPerRecord,
+        );
+      });
+      onProgress?.(Math.min(start + IMPORT_BATCH, prepared.length), prepared.length);
+    }
+    return result;
   }
 
   /**
@@ -531,11 +625,15 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const started = performance.now();
     const target = this.path("active", id);
     await writeFileAtomic(this.io, target, text, expected);
+    this.announceWrite(`${id}.json`, tree, performance.now() - started);
+  }
+
+  private announceWrite(file: string, tree: JsonObject, elapsedMs: number): void {
     const event: WroteEvent = {
-      file: `${id}.json`,
+      file,
       schema_version: Number(String(tree.get("schema_version"))),
       fields: (tree.get("data") as JsonObject).size,
-      elapsed_ms: performance.now() - started,
+      elapsed_ms: elapsedMs,
     };
     this.logger.debug({ ...event }, "registry: wrote record");
     this.emit("wrote", event);

@@ -147,7 +147,7 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const { fs } = ctx;
   const dir = dirname(target);
-  const temp = `${dir}/${TEMP_PREFIX}${basename(target, ".json")}.${process.pid}.${randomBytes(6).toString("hex")}`;
+  const temp = tempNameFor(target);
   const bytes = Buffer.from(text, "utf8");
   let fd: number | undefined;
   let stage = "create temp file for";
@@ -251,19 +251,25 @@ export async function moveEntry(
   return true;
 }
 
-function linkNoReplace(ctx: WriteContext, from: string, to: string): boolean {
+/**
+ * Gives `from` the name `to` unless `to` exists. With `unlinkSource`, `from` loses its old name
+ * (a move); without, the caller removes it. File systems without hard links fall back to a
+ * check and a rename, which callers make safe with the record lock.
+ */
+function linkNoReplace(ctx: WriteContext, from: string, to: string, unlinkSource = true): boolean {
   try {
     ctx.fs.linkSync(from, to);
   } catch (error) {
     const code = errnoCode(error);
     if (code === "EEXIST") return false;
-    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "ENOSYS")
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "ENOSYS") {
       throw error;
+    }
     if (entryExists(ctx.fs, to)) return false;
     ctx.fs.renameSync(from, to);
     return true;
   }
-  ctx.fs.unlinkSync(from);
+  if (unlinkSource) ctx.fs.unlinkSync(from);
   return true;
 }
 
@@ -332,4 +338,61 @@ export function ioError(op: string, path: string, cause: unknown): RegistryError
     { op, path, errno },
     { cause },
   );
+}
+
+export interface NewFile {
+  target: string;
+  text: string;
+}
+
+/**
+ * Creates many files that must not exist yet, with one directory fsync per directory instead of
+ * one per file: write and fsync every temp, then hard-link each to its target — which fails
+ * rather than replace a file that appeared meanwhile — then unlink the temps and fsync the
+ * directories. A crash leaves each target absent or whole; leftover temps are swept. Returns, per
+ * file, whether it was created.
+ */
+export async function createFilesExclusive(
+  ctx: WriteContext,
+  files: NewFile[],
+): Promise<boolean[]> {
+  const { fs } = ctx;
+  const temps: string[] = [];
+  const created: boolean[] = [];
+  let current = files[0]?.target ?? "";
+  try {
+    for (const file of files) {
+      current = file.target;
+      const temp = tempNameFor(file.target);
+      const fd = fs.openSync(
+        temp,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
+        0o600,
+      );
+      temps.push(temp);
+      try {
+        const bytes = Buffer.from(file.text, "utf8");
+        let written = 0;
+        while (written < bytes.length)
+          written += fs.writeSync(fd, bytes, written, bytes.length - written);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    files.forEach((file, i) => {
+      current = file.target;
+      created.push(linkNoReplace(ctx, temps[i] as string, file.target, false));
+    });
+  } catch (error) {
+    throw ioError("create", current, error);
+  } finally {
+    for (const temp of temps) unlinkQuietly(fs, temp);
+  }
+  for (const dir of new Set(files.map((file) => dirname(file.target)))) fsyncDirectory(ctx, dir);
+  return created;
+}
+
+function tempNameFor(target: string): string {
+  return `${dirname(target)}/${TEMP_PREFIX}${basename(target, ".json")}.${process.pid}.${randomBytes(6).toString("hex")}`;
 }

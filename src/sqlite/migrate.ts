@@ -1,0 +1,251 @@
+/**
+ * `migrateFromSqliteOnce` — every per-version SQLite database into the registry, once (SPEC §9).
+ *
+ * Sources are opened read-only and never written (SQLite may update a WAL database's `-shm`
+ * read marks). Rows are gathered per id across all sources first — the greatest `started_at`
+ * wins, `display_hidden` is OR-ed over every copy — and then written in bulk, never over an id
+ * that exists in either tree. The marker is written only when every source was read; until then
+ * each launch tries again and already-written ids are skipped.
+ */
+
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { errnoCode } from "../io/fs.js";
+import type { ImportItem, Registry } from "../registry.js";
+import { INSTANCE_TABLE, type InstanceRow, NAMED_HEADS_WHERE, rowToRecord } from "./rows.js";
+
+export const MIGRATION_VERSION = 2;
+export const MARKER_NAME = ".migrated_from_sqlite";
+const LEGACY_VERSION = "(legacy)";
+
+export interface MigrateStats {
+  dbs_scanned: number;
+  dbs_skipped: number;
+  rows_seen: number;
+  records_written: number;
+  records_skipped_existing: number;
+  records_skipped_unmappable: number;
+  records_skipped_invalid: number;
+  complete: boolean;
+}
+
+export type MigrateProgress =
+  | { phase: "read"; done: number; total: number; database: string }
+  | { phase: "write"; done: number; total: number };
+
+export interface MigrateOptions {
+  onProgress?: (progress: MigrateProgress) => void;
+}
+
+/** A database found under home, and the agents dir its rows may be anchored on. */
+export interface Source {
+  path: string;
+  ownAgentsDir: string | null;
+}
+
+interface Candidate {
+  row: InstanceRow;
+  source: Source;
+  hidden: boolean;
+}
+
+export async function migrateFromSqliteOnce(
+  home: string,
+  registry: Registry,
+  options: MigrateOptions = {},
+): Promise<MigrateStats> {
+  const stats: MigrateStats = {
+    dbs_scanned: 0,
+    dbs_skipped: 0,
+    rows_seen: 0,
+    records_written: 0,
+    records_skipped_existing: 0,
+    records_skipped_unmappable: 0,
+    records_skipped_invalid: 0,
+    complete: true,
+  };
+  if (await markerIsCurrent(registry)) return stats;
+
+  const discovery = findSources(home);
+  stats.complete = discovery.complete;
+  stats.dbs_scanned = discovery.sources.length;
+
+  const byId = new Map<string, Candidate>();
+  discovery.sources.forEach((source, index) => {
+    const rows = readNamedHeads(source.path);
+    if (rows === null) {
+      stats.dbs_skipped++;
+      stats.complete = false;
+    } else {
+      stats.rows_seen += rows.length;
+      for (const row of rows) gather(byId, row, source);
+    }
+    options.onProgress?.({
+      phase: "read",
+      done: index + 1,
+      total: discovery.sources.length,
+      database: source.path,
+    });
+  });
+
+  const items: ImportItem[] = [];
+  for (const [id, candidate] of byId) {
+    const mapped = rowToRecord(
+      candidate.row,
+      anchorsFor(registry, candidate.source),
+      LEGACY_VERSION,
+    );
+    if (!mapped.ok && mapped.reason === "invalid-id") {
+      stats.records_skipped_invalid++;
+    } else if ((await registry.existsAnywhere(id)) === true) {
+      stats.records_skipped_existing++;
+    } else if (!mapped.ok) {
+      if (mapped.reason === "unmappable") stats.records_skipped_unmappable++;
+      else stats.records_skipped_invalid++;
+    } else {
+      items.push({ record: mapped.record, retired: candidate.hidden });
+    }
+  }
+
+  const imported = await registry.importRecords(items, (done, total) =>
+    options.onProgress?.({ phase: "write", done, total }),
+  );
+  stats.records_written = imported.written;
+  stats.records_skipped_existing += imported.skippedExisting;
+
+  if (stats.complete) await writeMarker(registry, stats);
+  return stats;
+}
+
+/** Same id in several databases: the latest launch wins; hidden anywhere means hidden. */
+function gather(byId: Map<string, Candidate>, row: InstanceRow, source: Source): void {
+  const hidden = row.display_hidden !== 0n;
+  const seen = byId.get(row.id);
+  if (!seen) {
+    byId.set(row.id, { row, source, hidden });
+    return;
+  }
+  const winner = row.started_at > seen.row.started_at ? { row, source } : seen;
+  byId.set(row.id, { ...winner, hidden: seen.hidden || hidden });
+}
+
+/** The registry's agents base first, then the source's own agents dir. */
+function anchorsFor(registry: Registry, source: Source): string[] {
+  return source.ownAgentsDir ? [registry.agentsBase, source.ownAgentsDir] : [registry.agentsBase];
+}
+
+/**
+ * Rows of one database, or `null` when it cannot be read. A missing table or column is an older
+ * (or newer) schema without named agents: zero rows, not a failure.
+ */
+function readNamedHeads(path: string): InstanceRow[] | null {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+    db.defaultSafeIntegers(true);
+    return db
+      .prepare(
+        `SELECT id, definition_id, parent_instance_id, session_id, identity_id, memory_id, instance_name,
+                working_directory, started_at, created_at, display_hidden
+           FROM ${INSTANCE_TABLE} WHERE ${NAMED_HEADS_WHERE} ORDER BY id`,
+      )
+      .all() as InstanceRow[];
+  } catch (error) {
+    const message = error instanceof Error ? error.message : "";
+    if (/no such (table|column)/.test(message)) return [];
+    return null;
+  } finally {
+    db?.close();
+  }
+}
+
+interface Discovery {
+  sources: Source[];
+  complete: boolean;
+}
+
+/**
+ * Every `objects.db` under the four layouts. A directory that cannot be listed (other than a
+ * missing one) makes the discovery incomplete: the marker must not be written over it.
+ */
+export function findSources(home: string): Discovery {
+  const sources: Source[] = [];
+  let complete = true;
+  const list = (dir: string): string[] => {
+    try {
+      return readdirSync(dir, { withFileTypes: true })
+        .filter(
+          (entry) =>
+            entry.isDirectory() || (entry.isSymbolicLink() && isDirectory(join(dir, entry.name))),
+        )
+        .map((entry) => entry.name)
+        .sort();
+    } catch (error) {
+      if (errnoCode(error) !== "ENOENT") complete = false;
+      return [];
+    }
+  };
+  const databaseIn = (instanceDir: string): string | null => {
+    const path = join(instanceDir, "data", "db", "objects.db");
+    try {
+      statSync(path);
+      return path;
+    } catch (error) {
+      const code = errnoCode(error);
+      if (code !== "ENOENT" && code !== "ENOTDIR") complete = false;
+      return null;
+    }
+  };
+
+  for (const version of list(join(home, "versions"))) {
+    const path = databaseIn(join(home, "versions", version));
+    if (path) sources.push({ path, ownAgentsDir: null });
+  }
+  for (const channel of list(join(home, "channels"))) {
+    const channelDir = join(home, "channels", channel);
+    for (const version of list(join(channelDir, "versions"))) {
+      const path = databaseIn(join(channelDir, "versions", version));
+      if (path) sources.push({ path, ownAgentsDir: join(channelDir, "agents") });
+    }
+  }
+  for (const branch of list(join(home, "dev"))) {
+    const branchDir = join(home, "dev", branch);
+    const path = databaseIn(branchDir);
+    if (path) {
+      // An instance dir is a leaf: databases below it (a nested agent's own) are not sources.
+      sources.push({ path, ownAgentsDir: join(branchDir, "agents") });
+      continue;
+    }
+    for (const sub of list(branchDir)) {
+      const subDir = join(branchDir, sub);
+      const subPath = databaseIn(subDir);
+      if (subPath) sources.push({ path: subPath, ownAgentsDir: join(subDir, "agents") });
+    }
+  }
+  return { sources, complete };
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** A marker counts only with a `migration_version` line of at least the current version. */
+async function markerIsCurrent(registry: Registry): Promise<boolean> {
+  const text = await registry.readMarker(MARKER_NAME);
+  const match = text === null ? null : /^migration_version:\s*(\d+)\s*$/m.exec(text);
+  return match !== null && match !== undefined && Number(match[1]) >= MIGRATION_VERSION;
+}
+
+async function writeMarker(registry: Registry, stats: MigrateStats): Promise<void> {
+  const lines = [
+    `migration_version: ${MIGRATION_VERSION}`,
+    `migrated_at_ms: ${Date.now()}`,
+    ...Object.entries(stats).map(([key, value]) => `${key}: ${value}`),
+  ];
+  await registry.writeMarker(MARKER_NAME, `${lines.join("\n")}\n`);
+}
