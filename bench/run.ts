@@ -1,0 +1,74 @@
+/**
+ * `npm run bench [-- --quick]`: runs every benchmark in a temp directory (removed at the end)
+ * and prints one markdown table to stdout. `BENCH_RECORDS=N` sets the listing size.
+ * Figures are printed, never judged: the exit code says only whether the benchmarks ran.
+ */
+
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { type Comparison, formatTable } from "./harness.js";
+import { benchList } from "./list.js";
+import { benchUpsert } from "./upsert.js";
+
+const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
+const quick = values.quick === true;
+
+function recordsFromEnv(fallback: number): number {
+  const raw = process.env.BENCH_RECORDS;
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`BENCH_RECORDS must be >= 1 (got ${raw})`);
+  return n;
+}
+
+const config = {
+  records: recordsFromEnv(quick ? 1_000 : 10_000),
+  listRounds: quick ? 3 : 7,
+  upserts: quick ? 100 : 500,
+  upsertRounds: quick ? 3 : 7,
+};
+
+const work = mkdtempSync(join(tmpdir(), "agentmux-registry-bench-"));
+const cleanUp = () => rmSync(work, { recursive: true, force: true });
+process.once("SIGINT", () => {
+  cleanUp();
+  process.exit(130);
+});
+
+try {
+  const agentsBase = join(work, "agents");
+  const root = join(work, "registry");
+  mkdirSync(root, { mode: 0o700 });
+  const scratch = join(work, "upsert");
+  mkdirSync(scratch, { mode: 0o700 });
+
+  const results: Comparison[] = [];
+  results.push(
+    await benchList({ root, agentsBase, records: config.records, rounds: config.listRounds }),
+  );
+  results.push(
+    await benchUpsert({
+      dir: scratch,
+      agentsBase,
+      count: config.upserts,
+      rounds: config.upsertRounds,
+    }),
+  );
+
+  const cpu = cpus()[0]?.model ?? "unknown CPU";
+  const memGiB = (totalmem() / 2 ** 30).toFixed(1);
+  console.log(
+    `node ${process.version}, ${process.platform}/${process.arch}, ${cpus().length} CPUs (${cpu}), ${memGiB} GiB` +
+      `${quick ? ", --quick" : ""}; median of ${config.listRounds} (list) / ${config.upsertRounds} (upsert) alternating rounds after one warm-up\n`,
+  );
+  console.log(formatTable(results));
+  console.log(
+    "\nlist baseline: readdirSync + readFileSync + JSON.parse per `.json` name, no validation." +
+      "\nupsert baseline: openSync(tmp, 'wx', 0o600) + writeSync + fsyncSync + closeSync + renameSync" +
+      " + directory open/fsyncSync/close per record, file text prepared in advance.",
+  );
+} finally {
+  cleanUp();
+}
