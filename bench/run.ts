@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Comparison, formatTable } from "./harness.js";
 import { benchList } from "./list.js";
+import { benchMigrate } from "./migrate.js";
 import { benchUpsert } from "./upsert.js";
 
 const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
@@ -28,6 +29,8 @@ const config = {
   listRounds: quick ? 3 : 7,
   upserts: quick ? 100 : 500,
   upsertRounds: quick ? 3 : 7,
+  importRows: quick ? 300 : 10_000,
+  importRounds: quick ? 2 : 3,
 };
 
 const work = mkdtempSync(join(tmpdir(), "agentmux-registry-bench-"));
@@ -57,17 +60,29 @@ try {
     }),
   );
 
+  const importDir = join(work, "import");
+  mkdirSync(importDir, { mode: 0o700 });
+  results.push(
+    await benchMigrate({
+      dir: importDir,
+      rows: config.importRows,
+      databases: 30,
+      rounds: config.importRounds,
+    }),
+  );
+
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   const memGiB = (totalmem() / 2 ** 30).toFixed(1);
   console.log(
     `node ${process.version}, ${process.platform}/${process.arch}, ${cpus().length} CPUs (${cpu}), ${memGiB} GiB` +
-      `${quick ? ", --quick" : ""}; median of ${config.listRounds} (list) / ${config.upsertRounds} (upsert) alternating rounds after one warm-up\n`,
+      `${quick ? ", --quick" : ""}; median of ${config.listRounds} (list) / ${config.upsertRounds} (upsert) / ${config.importRounds} (import) alternating rounds after one warm-up\n`,
   );
   console.log(formatTable(results));
   console.log(
     "\nlist baseline: readdirSync + readFileSync + JSON.parse per `.json` name, no validation." +
       "\nupsert baseline: openSync(tmp, 'wx', 0o600) + writeSync + fsyncSync + closeSync + renameSync" +
-      " + directory open/fsyncSync/close per record, file text prepared in advance.",
+      " + directory open/fsyncSync/close per record, file text prepared in advance." +
+      "\nimport baseline: one registry.upsert() per record; case: migrateFromSqliteOnce over 30 SQLite databases.",
   );
 } finally {
   cleanUp();

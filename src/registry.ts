@@ -47,6 +47,7 @@ import {
   readEntry,
   removeEntry,
   sleep,
+  syncFileSystemWithCoreutils,
   TargetChanged,
   type WriteContext,
   writeFileAtomic,
@@ -178,6 +179,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
       fs: options.fs ?? realFs,
       platform: options.platform ?? process.platform,
       sleep: options.sleep ?? sleep,
+      // An injected fs means a test controls every flush: keep bulk writes on it.
+      syncFileSystem: options.fs ? undefined : syncFileSystemWithCoreutils,
     };
     this.lockSettings = {
       timeoutMs: positive("lockTimeoutMs", options.lockTimeoutMs, DEFAULT_LOCK_SETTINGS.timeoutMs),
