@@ -206,12 +206,21 @@ export class Registry extends EventEmitter<RegistryEvents> {
    * every few seconds, so nothing in use is ever removed.
    */
   sweep(olderThanMs: number = this.sweepAfterMs): SweepResult {
-    const removed = sweepStale(this.io, [this.root, this.retiredDir], olderThanMs).map((path) =>
-      relative(this.root, path).split(sep).join("/"),
+    const removed = this.relativeAll(
+      sweepStale(this.io, [this.root, this.retiredDir], olderThanMs, false),
     );
     if (removed.length > 0)
       this.logger.info({ removed }, "registry: swept stale temp and lock files");
     return { removed };
+  }
+
+  /** What `sweep()` would remove now, without removing anything (for diagnostics). */
+  staleFiles(olderThanMs: number = this.sweepAfterMs): string[] {
+    return this.relativeAll(sweepStale(this.io, [this.root, this.retiredDir], olderThanMs, true));
+  }
+
+  private relativeAll(paths: string[]): string[] {
+    return paths.map((path) => relative(this.root, path).split(sep).join("/"));
   }
 
   /** Inserts or merges one record (SPEC §5). Refusals are outcomes, not exceptions. */

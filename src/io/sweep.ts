@@ -24,8 +24,13 @@ export function isTransientName(name: string): boolean {
   );
 }
 
-/** Removes stale transient files in `dirs`; returns the paths removed. */
-export function sweepStale(ctx: WriteContext, dirs: string[], olderThanMs: number): string[] {
+/** Removes stale transient files in `dirs` (with `dryRun`, only finds them); returns their paths. */
+export function sweepStale(
+  ctx: WriteContext,
+  dirs: string[],
+  olderThanMs: number,
+  dryRun: boolean,
+): string[] {
   const removed: string[] = [];
   const now = Date.now();
   for (const dir of dirs) {
@@ -35,7 +40,7 @@ export function sweepStale(ctx: WriteContext, dirs: string[], olderThanMs: numbe
       try {
         if (now - ctx.fs.lstatSync(path).mtimeMs <= olderThanMs) continue;
         if (entry.name.startsWith(LOCK_PREFIX) && holderAlive(ctx, path)) continue;
-        ctx.fs.unlinkSync(path);
+        if (!dryRun) ctx.fs.unlinkSync(path);
         removed.push(path);
       } catch (error) {
         // Gone already (another sweeper, or the writer finished): nothing to do.

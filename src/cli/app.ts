@@ -1,0 +1,461 @@
+/**
+ * `agentmux-registry` — argv → `RegistryService` → output. All behaviour lives in the service;
+ * this file parses, resolves names, prints, and maps errors to exit codes (docs/ERRORS.md).
+ */
+
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { Command, CommanderError, Option } from "commander";
+import { ERROR_TABLE, RegistryError } from "../core/errors.js";
+import type { NamedAgentRecord } from "../core/schema.js";
+import { defaultPaths } from "../io/paths.js";
+import { Registry } from "../registry.js";
+import { RegistryService } from "../service.js";
+import { type MigrateProgress, migrateFromSqliteOnce } from "../sqlite/migrate.js";
+import {
+  agentDetails,
+  agentJson,
+  agentTable,
+  type Colors,
+  colorsFor,
+  printable,
+} from "./format.js";
+
+export const EXIT = {
+  ok: 0,
+  unexpected: 1,
+  usage: 2,
+  notFound: 3,
+  refused: 4,
+  tryLater: 75,
+} as const;
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+  stdoutIsTTY: boolean;
+  stderrIsTTY: boolean;
+  now: () => number;
+}
+
+interface GlobalOptions {
+  root?: string;
+  home?: string;
+  agentsBase?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+const PACKAGE_VERSION: string = JSON.parse(
+  readFileSync(new URL("../../package.json", import.meta.url), "utf8"),
+).version;
+
+/** Runs one command line; resolves to the process exit code. Never throws. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const program = buildProgram(io, (code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return exitCode;
+  } catch (error) {
+    return reportError(error, io, program.opts<GlobalOptions>());
+  }
+}
+
+function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+  const program = new Command("agentmux-registry")
+    .description("The shared registry of named AI coding agents (AgentMux-compatible).")
+    .version(PACKAGE_VERSION, "--version")
+    .option("--root <dir>", "registry root (default: ~/.agentmux/shared/agents/registry)")
+    .option("--home <dir>", "install home with the per-version databases (default: ~/.agentmux)")
+    .option("--agents-base <dir>", "where working directories live (default: <home>/agents)")
+    .option("--json", "print one JSON value on stdout")
+    .option("--quiet", "print only what was asked for")
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError("(run with --help for usage)");
+
+  const context = async (command: Command) => {
+    const options = command.optsWithGlobals<GlobalOptions>();
+    const paths = defaultPaths(io.env);
+    const registry = await Registry.open(resolve(options.root ?? paths.root), {
+      agentsBase: resolve(options.agentsBase ?? paths.agentsBase),
+    });
+    const home = resolve(options.home ?? paths.home);
+    const service = new RegistryService(registry, { version: PACKAGE_VERSION, home, now: io.now });
+    const colors = colorsFor(io.stdoutIsTTY, io.env);
+    const print = (json: unknown, human: () => string) => {
+      if (options.json) io.stdout(`${JSON.stringify(json, null, 2)}\n`);
+      else {
+        const text = human();
+        if (text !== "") io.stdout(`${text}\n`);
+      }
+    };
+    const note = (text: string) => {
+      if (!options.quiet && !options.json) io.stderr(`${text}\n`);
+    };
+    let skipped = 0;
+    registry.on("loaded", (event) => {
+      skipped = event.skipped_count;
+    });
+    const reportSkipped = () => {
+      if (skipped > 0 && !options.quiet) {
+        io.stderr(
+          `${skipped} agent record file(s) could not be loaded; run: agentmux-registry doctor\n`,
+        );
+      }
+    };
+    return { options, registry, service, colors, print, note, home, reportSkipped };
+  };
+
+  program
+    .command("list")
+    .description("the Continue dropdown: active agents, newest launch first")
+    .option("--definition <id>", "only agents of this definition")
+    .addOption(
+      new Option("--limit <n>", "at most this many (default 200, max 1000)").argParser(parseCount),
+    )
+    .option("--all", "no limit")
+    .action(
+      async (options: { definition?: string; limit?: number; all?: boolean }, command: Command) => {
+        const { service, registry, print, colors, reportSkipped } = await context(command);
+        const agents = options.all
+          ? sortByLaunch(await registry.listActive()).filter(
+              (record) =>
+                options.definition === undefined ||
+                record.data.definition_id === options.definition,
+            )
+          : await service.listNamedAgents({
+              definitionId: options.definition,
+              limit: options.limit,
+            });
+        print({ agents: agents.map(agentJson) }, () =>
+          agents.length === 0 ? "no agents" : agentTable(agents, io.now(), colors),
+        );
+        reportSkipped();
+      },
+    );
+
+  program
+    .command("show")
+    .description("one agent in detail")
+    .argument("<agent>", "id or name")
+    .action(async (reference: string, _options: unknown, command: Command) => {
+      const { service, registry, print } = await context(command);
+      const record = await resolveEither(service, reference);
+      const workingDir = resolve(
+        record.data.source_agents_base ?? registry.agentsBase,
+        record.data.working_dir,
+      );
+      const retired = !(await registry.exists(record.data.instance_id));
+      print(
+        { agent: agentJson(record), working_dir_path: workingDir, retired },
+        () => `${agentDetails(record, workingDir, io.now())}${retired ? "\n(in the Trash)" : ""}`,
+      );
+    });
+
+  program
+    .command("create")
+    .description("create an agent and its working directory")
+    .requiredOption("--name <name>", "the agent's name")
+    .requiredOption("--definition <id>", "the agent definition (claude-code, gemini …)")
+    .option("--identity <id>", "identity id")
+    .option("--memory <id>", "memory id")
+    .action(
+      async (
+        options: { name: string; definition: string; identity?: string; memory?: string },
+        command: Command,
+      ) => {
+        const { service, print } = await context(command);
+        const created = await service.createAgent({
+          name: options.name,
+          definitionId: options.definition,
+          identityId: options.identity ?? null,
+          memoryId: options.memory ?? null,
+        });
+        print(
+          { agent: agentJson(created.record), working_dir_path: created.workingDir },
+          () =>
+            `created ${printable(created.record.data.instance_name)} (${created.record.data.instance_id}) in ${created.workingDir}`,
+        );
+      },
+    );
+
+  program
+    .command("continue")
+    .description("record a launch; print the working directory, or run a command in it")
+    .argument("<agent>", "id or name")
+    .argument("[command...]", "with --exec: the command to run (after --)")
+    .option("--session <id>", "the provider CLI's session id to keep for resume")
+    .option("--exec", "run the command after -- in the working directory and exit with its code")
+    .action(
+      async (
+        reference: string,
+        commandLine: string[],
+        options: { session?: string; exec?: boolean },
+        command: Command,
+      ) => {
+        if (options.exec && commandLine.length === 0) usage("--exec needs a command after --");
+        if (!options.exec && commandLine.length > 0)
+          usage("unexpected arguments (did you mean --exec -- CMD …?)");
+        const { service, print } = await context(command);
+        const record = await service.resolveAgent(reference);
+        const continued = await service.continueAgent(record.data.instance_id, {
+          sessionId: options.session,
+        });
+        if (!options.exec) {
+          print(
+            { agent: agentJson(continued.record), working_dir_path: continued.workingDir },
+            () => continued.workingDir,
+          );
+          return;
+        }
+        setExit(await runIn(continued.workingDir, commandLine));
+      },
+    );
+
+  program
+    .command("forget")
+    .description("move an agent to the Trash (restorable)")
+    .argument("<agent>", "id or name")
+    .action(async (reference: string, _options: unknown, command: Command) => {
+      const { service, print } = await context(command);
+      const record = await service.resolveAgent(reference);
+      const moved = await service.forgetAgent(record.data.instance_id);
+      print(
+        { id: record.data.instance_id, moved },
+        () =>
+          `forgot ${describe(record)}; restore with: agentmux-registry restore ${record.data.instance_id}`,
+      );
+    });
+
+  program
+    .command("restore")
+    .description("bring an agent back from the Trash")
+    .argument("<agent>", "id or name (as in the Trash)")
+    .action(async (reference: string, _options: unknown, command: Command) => {
+      const { service, print } = await context(command);
+      const record = await service.resolveAgent(reference, "retired");
+      const moved = await service.restoreAgent(record.data.instance_id);
+      print({ id: record.data.instance_id, moved }, () => `restored ${describe(record)}`);
+    });
+
+  program
+    .command("trash")
+    .description("the agents in the Trash, newest launch first")
+    .action(async (_options: unknown, command: Command) => {
+      const { service, print, colors, reportSkipped } = await context(command);
+      const agents = await service.listRetired();
+      print({ agents: agents.map(agentJson) }, () =>
+        agents.length === 0 ? "the Trash is empty" : agentTable(agents, io.now(), colors),
+      );
+      reportSkipped();
+    });
+
+  program
+    .command("rename")
+    .description("rename an agent")
+    .argument("<agent>", "id or name")
+    .argument("<new-name>", "the new name")
+    .action(async (reference: string, name: string, _options: unknown, command: Command) => {
+      const { service, print } = await context(command);
+      const record = await service.resolveAgent(reference);
+      const changed = await service.renameAgent(record.data.instance_id, name);
+      print({ id: record.data.instance_id, name, changed }, () =>
+        changed === 0
+          ? `${describe(record)} is already named that`
+          : `renamed ${describe(record)} to ${printable(name)}`,
+      );
+    });
+
+  program
+    .command("delete")
+    .description("delete an agent's registry records for good (never its working directory)")
+    .argument("<agent>", "id or name (active or in the Trash)")
+    .option("--yes", "really delete")
+    .action(async (reference: string, options: { yes?: boolean }, command: Command) => {
+      if (!options.yes) usage("delete removes records for good: add --yes to confirm");
+      const { service, print } = await context(command);
+      const record = await resolveEither(service, reference);
+      const removed = await service.deleteAgent(record.data.instance_id);
+      print(
+        { id: record.data.instance_id, removed },
+        () => `deleted ${describe(record)} (${removed} file(s)); its working directory was kept`,
+      );
+    });
+
+  program
+    .command("migrate")
+    .description("import every per-version SQLite database into the registry, once")
+    .action(async (_options: unknown, command: Command) => {
+      const { registry, print, options, home } = await context(command);
+      const progress =
+        !options.quiet && !options.json && io.stderrIsTTY ? progressBar(io) : undefined;
+      const stats = await migrateFromSqliteOnce(home, registry, { onProgress: progress?.update });
+      progress?.done();
+      print(stats, () =>
+        [
+          `databases: ${stats.dbs_scanned} found, ${stats.dbs_skipped} unreadable; rows: ${stats.rows_seen}`,
+          `records: ${stats.records_written} written, ${stats.records_skipped_existing} already present, ` +
+            `${stats.records_skipped_unmappable} outside the agents bases, ${stats.records_skipped_invalid} invalid`,
+          stats.complete
+            ? "complete"
+            : "incomplete: fix the unreadable databases and run migrate again",
+        ].join("\n"),
+      );
+      if (!stats.complete) setExit(EXIT.tryLater);
+    });
+
+  program
+    .command("doctor")
+    .description(
+      "report everything wrong on disk, with fixes; --fix removes stale temp and lock files",
+    )
+    .option("--fix", "remove stale temp and lock files (nothing else is ever changed)")
+    .action(async (options: { fix?: boolean }, command: Command) => {
+      const { service, print, colors } = await context(command);
+      const report = await service.doctor({ fix: options.fix });
+      print(report, () => doctorText(report, colors));
+      if (report.problems.length > 0) setExit(EXIT.refused);
+    });
+
+  return program;
+}
+
+async function resolveEither(
+  service: RegistryService,
+  reference: string,
+): Promise<NamedAgentRecord> {
+  try {
+    return await service.resolveAgent(reference, "active");
+  } catch (error) {
+    if (error instanceof RegistryError && error.code === "AGENT_NOT_FOUND")
+      return service.resolveAgent(reference, "retired");
+    throw error;
+  }
+}
+
+function sortByLaunch(records: NamedAgentRecord[]): NamedAgentRecord[] {
+  return [...records].sort(
+    (a, b) =>
+      b.data.last_launched_at_ms - a.data.last_launched_at_ms ||
+      (a.data.instance_id < b.data.instance_id
+        ? -1
+        : a.data.instance_id > b.data.instance_id
+          ? 1
+          : 0),
+  );
+}
+
+const describe = (record: NamedAgentRecord) =>
+  `${printable(record.data.instance_name)} (${record.data.instance_id})`;
+
+function doctorText(
+  report: Awaited<ReturnType<RegistryService["doctor"]>>,
+  colors: Colors,
+): string {
+  const lines = [
+    `registry ${report.root}: ${report.active} active, ${report.retired} in the Trash`,
+  ];
+  for (const file of report.fixed) lines.push(`removed stale ${file}`);
+  if (report.problems.length === 0) lines.push(colors.green("no problems found"));
+  for (const problem of report.problems) {
+    lines.push(`${colors.yellow("problem")} ${printable(problem.message)}`);
+    lines.push(`  fix: ${printable(problem.fix)}`);
+  }
+  return lines.join("\n");
+}
+
+function progressBar(io: CliIo) {
+  let last = "";
+  return {
+    update(progress: MigrateProgress) {
+      const width = 24;
+      const filled = Math.round((progress.done / Math.max(1, progress.total)) * width);
+      const line = `${progress.phase === "read" ? "reading databases" : "writing records  "} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${progress.done}/${progress.total}`;
+      if (line !== last) io.stderr(`\r${line}`);
+      last = line;
+    },
+    done() {
+      if (last !== "") io.stderr("\n");
+    },
+  };
+}
+
+function runIn(cwd: string, commandLine: string[]): Promise<number> {
+  const [file, ...args] = commandLine as [string, ...string[]];
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(file, args, { cwd, stdio: "inherit" });
+    child.on("error", (error) =>
+      reject(new RegistryError("IO", `could not run ${file}: ${error.message}`, { command: file })),
+    );
+    child.on("exit", (code, signal) =>
+      resolvePromise(code ?? (signal ? 128 + signalNumber(signal) : 1)),
+    );
+  });
+}
+
+function signalNumber(signal: NodeJS.Signals): number {
+  return (
+    ({ SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 } as Record<string, number>)[
+      signal
+    ] ?? 0
+  );
+}
+
+function parseCount(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n))
+    usage(`--limit must be a non-negative integer (got ${value})`);
+  return n;
+}
+
+class UsageError extends Error {}
+
+function usage(message: string): never {
+  throw new UsageError(message);
+}
+
+const FIXES: Partial<Record<keyof typeof ERROR_TABLE, string>> = {
+  AGENT_NOT_FOUND: "see the agents with: agentmux-registry list (or trash)",
+  AMBIGUOUS_NAME: "use the agent's id",
+  WORKING_DIR_MISSING: "recreate the directory, or forget the agent",
+  WORKING_DIR_ESCAPES: "remove the symlink that leads outside the agents base",
+  LOCK_TIMEOUT: "another process holds the record; try again",
+  INVALID_FILE: "run: agentmux-registry doctor",
+};
+
+function reportError(error: unknown, io: CliIo, options: GlobalOptions): number {
+  if (error instanceof CommanderError) {
+    if (
+      error.code === "commander.helpDisplayed" ||
+      error.code === "commander.version" ||
+      error.code === "commander.help"
+    ) {
+      return EXIT.ok;
+    }
+    return EXIT.usage;
+  }
+  if (error instanceof UsageError) {
+    io.stderr(`error: ${error.message}\n`);
+    return EXIT.usage;
+  }
+  if (error instanceof RegistryError) {
+    if (options.json) {
+      io.stdout(
+        `${JSON.stringify({ error: { code: error.code, message: error.message, ...error.data } }, null, 2)}\n`,
+      );
+    }
+    const fix = FIXES[error.code];
+    io.stderr(`error: ${printable(error.message)}${fix ? ` (${fix})` : ""}\n`);
+    return ERROR_TABLE[error.code].exit;
+  }
+  io.stderr(
+    `unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  return EXIT.unexpected;
+}

@@ -1,0 +1,131 @@
+/**
+ * Human output for the CLI: aligned tables, relative times, colour only on a TTY without
+ * `NO_COLOR`. Machine output (`--json`) does not pass through here.
+ */
+
+import Table from "cli-table3";
+import { createColors } from "picocolors";
+import type { NamedAgentRecord } from "../core/schema.js";
+
+export type Colors = ReturnType<typeof createColors>;
+
+export function colorsFor(isTTY: boolean, env: NodeJS.ProcessEnv): Colors {
+  return createColors(isTTY && (env.NO_COLOR === undefined || env.NO_COLOR === ""));
+}
+
+/** "just now", "5 min ago", "3 h ago", "2 d ago", "4 mo ago", "2 y ago"; the future says "in …". */
+export function relativeTime(ms: number, now: number): string {
+  const delta = now - ms;
+  const past = delta >= 0;
+  const seconds = Math.abs(delta) / 1000;
+  if (seconds < 45) return "just now";
+  const steps: [number, string][] = [
+    [60, "min"],
+    [60, "h"],
+    [24, "d"],
+    [30.44, "mo"],
+    [12, "y"],
+  ];
+  let value = seconds / 60;
+  let unit = "min";
+  for (let i = 1; i < steps.length && value >= (steps[i]?.[0] ?? Number.POSITIVE_INFINITY); i++) {
+    value /= steps[i]?.[0] ?? 1;
+    unit = steps[i]?.[1] ?? unit;
+  }
+  const amount = `${Math.round(value)} ${unit}`;
+  return past ? `${amount} ago` : `in ${amount}`;
+}
+
+/** Control characters from files must never reach the terminal (they could rewrite it). */
+export const printable = (text: string): string => text.replace(/\p{Cc}/gu, "?");
+
+export function agentTable(
+  records: readonly NamedAgentRecord[],
+  now: number,
+  colors: Colors,
+): string {
+  const table = new Table({
+    head: ["NAME", "DEFINITION", "IDENTITY", "MEMORY", "LAST LAUNCHED", "WORKING DIR", "ID"].map(
+      (h) => colors.bold(h),
+    ),
+    style: { head: [], border: [], compact: true, "padding-left": 0, "padding-right": 2 },
+    chars: {
+      top: "",
+      "top-mid": "",
+      "top-left": "",
+      "top-right": "",
+      bottom: "",
+      "bottom-mid": "",
+      "bottom-left": "",
+      "bottom-right": "",
+      left: "",
+      "left-mid": "",
+      mid: "",
+      "mid-mid": "",
+      right: "",
+      "right-mid": "",
+      middle: "",
+    },
+  });
+  for (const { data } of records) {
+    table.push([
+      printable(data.instance_name),
+      printable(data.definition_id),
+      printable(data.identity_id ?? "-"),
+      printable(data.memory_id ?? "-"),
+      relativeTime(data.last_launched_at_ms, now),
+      printable(data.working_dir),
+      colors.dim(data.instance_id),
+    ]);
+  }
+  return table
+    .toString()
+    .split("\n")
+    .map((line) => line.trimEnd())
+    .join("\n");
+}
+
+/** `key: value` lines for one agent. */
+export function agentDetails(record: NamedAgentRecord, workingDir: string, now: number): string {
+  const { data } = record;
+  const rows: [string, string][] = [
+    ["id", data.instance_id],
+    ["name", data.instance_name],
+    ["definition", data.definition_id],
+    ["identity", data.identity_id ?? "-"],
+    ["memory", data.memory_id ?? "-"],
+    ["session", data.session_id ?? "-"],
+    ["working dir", workingDir],
+    [
+      "created",
+      `${new Date(data.created_at_ms).toISOString()} by ${data.created_by_version || "?"}`,
+    ],
+    [
+      "last launched",
+      `${relativeTime(data.last_launched_at_ms, now)} by ${data.last_launched_by_version || "?"}`,
+    ],
+    ["schema", String(record.schema_version)],
+  ];
+  const width = Math.max(...rows.map(([key]) => key.length));
+  return rows.map(([key, value]) => `${key.padEnd(width)}  ${printable(value)}`).join("\n");
+}
+
+/** The stable JSON shape of one agent: the record's known fields, snake_case, as on disk. */
+export function agentJson(record: NamedAgentRecord): Record<string, unknown> {
+  const { data } = record;
+  return {
+    schema_version: record.schema_version,
+    instance_id: data.instance_id,
+    instance_name: data.instance_name,
+    definition_id: data.definition_id,
+    identity_id: data.identity_id,
+    memory_id: data.memory_id,
+    session_id: data.session_id,
+    working_dir: data.working_dir,
+    source_agents_base: data.source_agents_base,
+    created_at_ms: data.created_at_ms,
+    last_launched_at_ms: data.last_launched_at_ms,
+    created_by_version: data.created_by_version,
+    last_launched_by_version: data.last_launched_by_version,
+  };
+}

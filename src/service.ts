@@ -1,0 +1,434 @@
+/**
+ * `RegistryService` — what a launcher UI calls (SPEC §11): the Continue dropdown, continue, forget
+ * and restore, rename, delete, create, and `doctor`. It adds no storage of its own: every call goes
+ * through the `Registry`, so its locks and refusals hold here too. Agent-level operations use the
+ * `"agent"` scope: an agent's legacy launch-keyed records go with it.
+ */
+
+import { randomUUID } from "node:crypto";
+import { mkdirSync, realpathSync, statSync } from "node:fs";
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { RegistryError } from "./core/errors.js";
+import { isValidId } from "./core/ids.js";
+import type { NamedAgentRecord } from "./core/schema.js";
+import { errnoCode } from "./io/fs.js";
+import type { Registry, SkippedFile } from "./registry.js";
+import { findSources, MARKER_NAME, MIGRATION_VERSION } from "./sqlite/migrate.js";
+
+export const DEFAULT_LIST_LIMIT = 200;
+export const MAX_LIST_LIMIT = 1000;
+
+export interface ServiceOptions {
+  /** The install home (`~/.agentmux`): where `doctor` looks for SQLite databases to migrate. */
+  home?: string;
+  /** This tool's version, stamped as `last_launched_by_version` / `created_by_version`. */
+  version: string;
+  /** The clock; injectable for tests. */
+  now?: () => number;
+}
+
+export interface ContinueResult {
+  record: NamedAgentRecord;
+  /** The resolved (real) working directory to launch in. */
+  workingDir: string;
+}
+
+export interface CreateAgentInput {
+  name: string;
+  definitionId: string;
+  identityId?: string | null;
+  memoryId?: string | null;
+  sessionId?: string | null;
+}
+
+export type ProblemKind =
+  | "skipped-file"
+  | "in-both-trees"
+  | "stale-file"
+  | "working-dir-missing"
+  | "migration-incomplete";
+
+export interface Problem {
+  kind: ProblemKind;
+  /** The file (relative to the root) or agent the problem is about. */
+  subject: string;
+  message: string;
+  /** One line telling a person what to do. */
+  fix: string;
+}
+
+export interface DoctorReport {
+  root: string;
+  agentsBase: string;
+  active: number;
+  retired: number;
+  problems: Problem[];
+  /** Files `fix` removed (stale temp and lock files only). */
+  fixed: string[];
+}
+
+export type AgentTree = "active" | "retired";
+
+export class RegistryService {
+  readonly registry: Registry;
+  private readonly home: string | undefined;
+  private readonly version: string;
+  private readonly now: () => number;
+
+  constructor(registry: Registry, options: ServiceOptions) {
+    this.registry = registry;
+    this.home = options.home;
+    this.version = options.version;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The Continue dropdown: active agents, newest launch first, then by id. */
+  async listNamedAgents(
+    options: { definitionId?: string; limit?: number } = {},
+  ): Promise<NamedAgentRecord[]> {
+    const limit = listLimit(options.limit);
+    const records = await this.registry.listActive();
+    const matching =
+      options.definitionId === undefined
+        ? records
+        : records.filter((record) => record.data.definition_id === options.definitionId);
+    return sortNewestFirst(matching).slice(0, limit);
+  }
+
+  /** The Trash, newest launch first. */
+  async listRetired(): Promise<NamedAgentRecord[]> {
+    return sortNewestFirst(await this.registry.listRetired());
+  }
+
+  /**
+   * Resolves and checks the agent's working directory, then records the launch. A held session id
+   * is replaced only by a new one, never by nothing.
+   */
+  async continueAgent(
+    id: string,
+    options: { version?: string; sessionId?: string } = {},
+  ): Promise<ContinueResult> {
+    const record = await this.requireActive(id);
+    const workingDir = this.resolveWorkingDir(record);
+    const outcome = await this.registry.update(id, (current) => {
+      current.data.last_launched_at_ms = this.now();
+      current.data.last_launched_by_version = options.version ?? this.version;
+      if (options.sessionId) current.data.session_id = options.sessionId;
+      return current;
+    });
+    if (outcome.status === "skipped") throw notFound(id, outcome.message);
+    return { record: (await this.registry.get(id)) ?? record, workingDir };
+  }
+
+  /** Forgets the agent: every active record of it moves to the Trash. Returns how many moved. */
+  async forgetAgent(id: string): Promise<number> {
+    const moved = await this.registry.retireForAgent(checkAgentId(id), "agent");
+    if (moved === 0) throw notFound(id);
+    return moved;
+  }
+
+  /** Restores the agent from the Trash; never replaces an active record. Returns how many moved. */
+  async restoreAgent(id: string): Promise<number> {
+    const moved = await this.registry.unretireForAgent(checkAgentId(id), "agent");
+    if (moved > 0) return moved;
+    if (await this.registry.exists(id)) {
+      throw new RegistryError("CONFLICT", `${id} is already active; nothing was restored`, { id });
+    }
+    throw notFound(id, "it is not in the Trash");
+  }
+
+  /** Renames every active record of the agent. Returns how many changed (0: already so named). */
+  async renameAgent(id: string, name: string): Promise<number> {
+    if (typeof name !== "string" || name.trim() === "") {
+      throw new RegistryError("INVALID_ARGUMENT", "a new name must not be empty", { id });
+    }
+    await this.requireActive(id);
+    return this.registry.setInstanceNameForAgent(id, "agent", name);
+  }
+
+  /** Deletes every registry record of the agent from both trees; never its working directory. */
+  async deleteAgent(id: string): Promise<number> {
+    const removed = await this.registry.hardDeleteForAgent(checkAgentId(id), "agent");
+    if (removed === 0) throw notFound(id);
+    return removed;
+  }
+
+  /**
+   * Creates an agent: a new UUID, a working directory named after the agent (`-2`, `-3` … when a
+   * directory or any record, active or retired, already uses the name) created under the agents
+   * base, and the record, with `source_agents_base` set as the Rust writer does.
+   */
+  async createAgent(input: CreateAgentInput): Promise<ContinueResult> {
+    if (typeof input.name !== "string" || input.name.trim() === "") {
+      throw new RegistryError("INVALID_ARGUMENT", "an agent needs a name", {});
+    }
+    if (typeof input.definitionId !== "string" || input.definitionId === "") {
+      throw new RegistryError("INVALID_ARGUMENT", "an agent needs a definition id", {});
+    }
+    const base = this.registry.agentsBase;
+    const scan = await this.registry.scan();
+    const used = new Set(
+      [...scan.active, ...scan.retired].map((record) => record.data.working_dir),
+    );
+    const slug = slugify(input.name);
+    let workingDir = slug;
+    for (let n = 2; used.has(workingDir) || pathExists(join(base, workingDir)); n++)
+      workingDir = `${slug}-${n}`;
+    try {
+      mkdirSync(join(base, workingDir), { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw new RegistryError(
+        "IO",
+        `could not create ${join(base, workingDir)}: ${String(error)}`,
+        {
+          path: join(base, workingDir),
+          errno: errnoCode(error),
+        },
+      );
+    }
+    const now = this.now();
+    const id = randomUUID();
+    await this.registry.upsert({
+      schema_version: 1,
+      data: {
+        instance_id: id,
+        instance_name: input.name,
+        definition_id: input.definitionId,
+        identity_id: input.identityId ?? null,
+        memory_id: input.memoryId ?? null,
+        session_id: input.sessionId ?? null,
+        working_dir: workingDir,
+        source_agents_base: base,
+        created_at_ms: now,
+        last_launched_at_ms: now,
+        created_by_version: this.version,
+        last_launched_by_version: this.version,
+      },
+    });
+    const record = await this.registry.get(id);
+    if (record === null)
+      throw new RegistryError("CONFLICT", `${id} vanished right after it was created`, { id });
+    return { record, workingDir: realpathSync(join(base, workingDir)) };
+  }
+
+  /**
+   * Finds one agent by id or by exact name. A name that several agents carry is `AMBIGUOUS_NAME`
+   * with the candidates — never a guess.
+   */
+  async resolveAgent(reference: string, tree: AgentTree = "active"): Promise<NamedAgentRecord> {
+    const records =
+      tree === "active" ? await this.registry.listActive() : await this.registry.listRetired();
+    const byId = records.find((record) => record.data.instance_id === reference);
+    if (byId) return byId;
+    const named = records.filter((record) => record.data.instance_name === reference);
+    if (named.length === 1) return named[0] as NamedAgentRecord;
+    if (named.length > 1) {
+      const candidates = sortNewestFirst(named).map((record) => ({
+        id: record.data.instance_id,
+        name: record.data.instance_name,
+        definition_id: record.data.definition_id,
+        last_launched_at_ms: record.data.last_launched_at_ms,
+      }));
+      throw new RegistryError(
+        "AMBIGUOUS_NAME",
+        `${named.length} agents are named ${JSON.stringify(reference)}: ${candidates.map((c) => c.id).join(", ")}`,
+        { name: reference, candidates },
+      );
+    }
+    throw notFound(reference, tree === "retired" ? "it is not in the Trash" : undefined);
+  }
+
+  /**
+   * Everything wrong on disk, each with a one-line fix. Changes nothing, except that `fix` removes
+   * stale temp and lock files (the only repair that can never lose data).
+   */
+  async doctor(options: { fix?: boolean } = {}): Promise<DoctorReport> {
+    const scan = await this.registry.scan();
+    const problems: Problem[] = scan.skipped.map(skippedProblem);
+    const retiredIds = new Set(scan.retired.map((record) => record.data.instance_id));
+    for (const record of scan.active) {
+      const id = record.data.instance_id;
+      if (retiredIds.has(id)) {
+        problems.push({
+          kind: "in-both-trees",
+          subject: id,
+          message: `${id} is both active and in the Trash (an interrupted restore or a concurrent writer)`,
+          fix: `keep the active one: agentmux-registry forget ${id}  (or remove retired/${id}.json)`,
+        });
+      }
+      const dir = join(
+        record.data.source_agents_base ?? this.registry.agentsBase,
+        record.data.working_dir,
+      );
+      if (!pathExists(dir)) {
+        problems.push({
+          kind: "working-dir-missing",
+          subject: id,
+          message: `working directory of ${record.data.instance_name} (${id}) is missing: ${dir}`,
+          fix: `recreate ${dir}, or forget the agent: agentmux-registry forget ${id}`,
+        });
+      }
+    }
+    const fixed = options.fix ? this.registry.sweep().removed : [];
+    for (const file of this.registry.staleFiles()) {
+      problems.push({
+        kind: "stale-file",
+        subject: file,
+        message: `${file} was left by a writer that crashed`,
+        fix: "agentmux-registry doctor --fix",
+      });
+    }
+    const migration = await this.migrationProblem();
+    if (migration) problems.push(migration);
+    return {
+      root: this.registry.root,
+      agentsBase: this.registry.agentsBase,
+      active: scan.active.length,
+      retired: scan.retired.length,
+      problems,
+      fixed,
+    };
+  }
+
+  private async migrationProblem(): Promise<Problem | null> {
+    if (this.home === undefined) return null;
+    const marker = await this.registry.readMarker(MARKER_NAME).catch(() => null);
+    const version = marker === null ? null : /^migration_version:\s*(\d+)\s*$/m.exec(marker);
+    if (version && Number(version[1]) >= MIGRATION_VERSION) return null;
+    const sources = findSources(this.home).sources.length;
+    if (sources === 0) return null;
+    return {
+      kind: "migration-incomplete",
+      subject: MARKER_NAME,
+      message: `the one-shot migration of ${sources} SQLite database(s) under ${this.home} has not completed`,
+      fix: `agentmux-registry migrate --home ${this.home}`,
+    };
+  }
+
+  private async requireActive(id: string): Promise<NamedAgentRecord> {
+    const record = await this.registry.get(checkAgentId(id));
+    if (record === null) throw notFound(id);
+    return record;
+  }
+
+  /** `(source_agents_base ?? agentsBase)/working_dir`, existing, and inside its base after symlinks. */
+  private resolveWorkingDir(record: NamedAgentRecord): string {
+    const base = record.data.source_agents_base ?? this.registry.agentsBase;
+    const id = record.data.instance_id;
+    const path = resolve(base, record.data.working_dir);
+    let real: string;
+    try {
+      real = realpathSync(path);
+      if (!statSync(real).isDirectory())
+        throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
+    } catch (error) {
+      throw new RegistryError(
+        "WORKING_DIR_MISSING",
+        `the working directory of ${id} is missing: ${path}`,
+        {
+          id,
+          path,
+          errno: errnoCode(error),
+        },
+      );
+    }
+    let realBase: string;
+    try {
+      realBase = realpathSync(base);
+    } catch {
+      realBase = base;
+    }
+    const inside = relative(realBase, real);
+    if (
+      !isAbsolute(base) ||
+      inside === "" ||
+      inside.startsWith(`..${sep}`) ||
+      inside === ".." ||
+      isAbsolute(inside)
+    ) {
+      throw new RegistryError(
+        "WORKING_DIR_ESCAPES",
+        `the working directory of ${id} resolves outside its base: ${path} → ${real}`,
+        { id, path, real, base },
+      );
+    }
+    return real;
+  }
+}
+
+function listLimit(limit: number | undefined): number {
+  if (limit === undefined || limit === 0) return DEFAULT_LIST_LIMIT;
+  if (!Number.isSafeInteger(limit) || limit < 0) {
+    throw new RegistryError(
+      "INVALID_ARGUMENT",
+      `limit must be a non-negative integer (got ${limit})`,
+      { limit },
+    );
+  }
+  return Math.min(limit, MAX_LIST_LIMIT);
+}
+
+export function sortNewestFirst(records: NamedAgentRecord[]): NamedAgentRecord[] {
+  return [...records].sort(
+    (a, b) =>
+      b.data.last_launched_at_ms - a.data.last_launched_at_ms ||
+      (a.data.instance_id < b.data.instance_id
+        ? -1
+        : a.data.instance_id > b.data.instance_id
+          ? 1
+          : 0),
+  );
+}
+
+/** The working-directory name for an agent name: lower-case ASCII words joined by `-`. */
+export function slugify(name: string): string {
+  const slug = name
+    .normalize("NFKD")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 64)
+    .replace(/-+$/, "");
+  return slug === "" ? "agent" : slug;
+}
+
+function pathExists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function checkAgentId(id: string): string {
+  if (!isValidId(id)) throw notFound(id);
+  return id;
+}
+
+function notFound(id: string, detail?: string): RegistryError {
+  return new RegistryError(
+    "AGENT_NOT_FOUND",
+    `no agent ${JSON.stringify(id)}${detail ? `: ${detail}` : ""}`,
+    { id },
+  );
+}
+
+function skippedProblem(file: SkippedFile): Problem {
+  return {
+    kind: "skipped-file",
+    subject: file.file,
+    message: `${file.file} could not be loaded (${file.reason}): ${file.message}`,
+    fix: SKIP_FIXES[file.reason] ?? "inspect the file; it was left untouched",
+  };
+}
+
+const SKIP_FIXES: Partial<Record<SkippedFile["reason"], string>> = {
+  "newer-schema": "written by a newer version: upgrade this tool; the file is kept as it is",
+  "id-mismatch": "rename the file to <data.instance_id>.json",
+  "invalid-stem": "rename the file to <data.instance_id>.json",
+  "not-regular-file": "replace the link or directory with the record file, or remove it",
+  "too-large": "this is not a record: move it out of the registry",
+  "unsafe-working-dir": "make data.working_dir a path relative to the agents base",
+  bom: "save the file as UTF-8 without a byte order mark",
+};
