@@ -38,6 +38,18 @@ export {
   type WroteEvent,
 } from "./registry.js";
 export {
+  type AgentTree,
+  type ContinueResult,
+  type CreateAgentInput,
+  DEFAULT_LIST_LIMIT,
+  type DoctorReport,
+  MAX_LIST_LIMIT,
+  type Problem,
+  type ProblemKind,
+  RegistryService,
+  type ServiceOptions,
+} from "./service.js";
+export {
   MIGRATION_VERSION,
   type MigrateOptions,
   type MigrateProgress,

@@ -384,6 +384,7 @@ export function sortNewestFirst(records: NamedAgentRecord[]): NamedAgentRecord[]
 export function slugify(name: string): string {
   const slug = name
     .normalize("NFKD")
+    .replace(/\p{M}+/gu, "")
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, "-")
     .replace(/^-+|-+$/g, "")
