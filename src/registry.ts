@@ -46,6 +46,7 @@ import {
   moveEntry,
   readEntry,
   removeEntry,
+  sameFile,
   sleep,
   syncFileSystemWithCoreutils,
   TargetChanged,
@@ -590,6 +591,12 @@ export class Registry extends EventEmitter<RegistryEvents> {
     }
     const replace = to === "retired";
     const target = this.path(to, id);
+    if (sameFile(this.io.fs, source, target)) {
+      // Finish the interrupted unretire: drop the source name; the file stays under the target's.
+      removeEntry(this.io, source);
+      fsyncDirectory(this.io, from === "active" ? this.root : this.retiredDir);
+      return { moved: true };
+    }
     if (!replace && entryExists(this.io.fs, target))
       return { moved: false, reason: "active-exists" };
     const moved = await moveEntry(this.io, source, target, replace);

@@ -368,6 +368,26 @@ function listLimit(limit: number | undefined): number {
   return Math.min(limit, MAX_LIST_LIMIT);
 }
 
+/** The stable JSON shape of one agent: the record's known fields, snake_case, as on disk. */
+export function agentJson(record: NamedAgentRecord): Record<string, unknown> {
+  const { data } = record;
+  return {
+    schema_version: record.schema_version,
+    instance_id: data.instance_id,
+    instance_name: data.instance_name,
+    definition_id: data.definition_id,
+    identity_id: data.identity_id,
+    memory_id: data.memory_id,
+    session_id: data.session_id,
+    working_dir: data.working_dir,
+    source_agents_base: data.source_agents_base,
+    created_at_ms: data.created_at_ms,
+    last_launched_at_ms: data.last_launched_at_ms,
+    created_by_version: data.created_by_version,
+    last_launched_by_version: data.last_launched_by_version,
+  };
+}
+
 export function sortNewestFirst(records: NamedAgentRecord[]): NamedAgentRecord[] {
   return [...records].sort(
     (a, b) =>

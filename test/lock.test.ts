@@ -66,6 +66,16 @@ describe("cross-process record locks", () => {
     assert.ok(waited >= 150 && waited < 3_000, `waited ${waited} ms`);
   });
 
+  test("an empty lock (a holder killed before writing it) is taken over after a short grace", async (t) => {
+    const { registry, root } = await tempRegistry(t, { lockTimeoutMs: 5_000 });
+    const lock = join(root, ".lock-aaa");
+    fs.writeFileSync(lock, "");
+    const started = Date.now();
+    assert.deepEqual(await registry.upsert(makeRecord("aaa")), { status: "created" });
+    const waited = Date.now() - started;
+    assert.ok(waited >= 900 && waited < 3_000, `waited ${waited} ms`);
+  });
+
   test("a holder refreshes its lock, so a long update is not taken over", async (t) => {
     const { registry, root } = await tempRegistry(t, { lockStaleMs: 150 });
     const other = await Registry.open(root, { lockStaleMs: 150, lockTimeoutMs: 5_000 });

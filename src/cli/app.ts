@@ -11,16 +11,11 @@ import { ERROR_TABLE, RegistryError } from "../core/errors.js";
 import type { NamedAgentRecord } from "../core/schema.js";
 import { defaultPaths } from "../io/paths.js";
 import { Registry } from "../registry.js";
-import { RegistryService } from "../service.js";
+import { DEFAULT_PORT } from "../server/http.js";
+import { startServer } from "../server/serve.js";
+import { agentJson, RegistryService } from "../service.js";
 import { type MigrateProgress, migrateFromSqliteOnce } from "../sqlite/migrate.js";
-import {
-  agentDetails,
-  agentJson,
-  agentTable,
-  type Colors,
-  colorsFor,
-  printable,
-} from "./format.js";
+import { agentDetails, agentTable, type Colors, colorsFor, printable } from "./format.js";
 
 export const EXIT = {
   ok: 0,
@@ -321,6 +316,28 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       const report = await service.doctor({ fix: options.fix });
       print(report, () => doctorText(report, colors));
       if (report.problems.length > 0) setExit(EXIT.refused);
+    });
+
+  program
+    .command("serve")
+    .description("run the local service and web page on 127.0.0.1 (Ctrl-C stops it)")
+    .addOption(
+      new Option(
+        "--port <n>",
+        `port to listen on; 0 = any free port (default ${DEFAULT_PORT})`,
+      ).argParser(parseCount),
+    )
+    .action(async (options: { port?: number }, command: Command) => {
+      const { service, options: globals } = await context(command);
+      const server = await startServer(service, { port: options.port ?? DEFAULT_PORT });
+      if (globals.json) io.stdout(`${JSON.stringify({ url: server.url, port: server.port })}\n`);
+      else io.stdout(`agentmux-registry is serving ${service.registry.root}\nopen ${server.url}\n`);
+      await new Promise<void>((resolveStop) => {
+        const stop = () => resolveStop();
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      });
+      await server.close();
     });
 
   return program;

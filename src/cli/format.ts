@@ -109,23 +109,3 @@ export function agentDetails(record: NamedAgentRecord, workingDir: string, now: 
   const width = Math.max(...rows.map(([key]) => key.length));
   return rows.map(([key, value]) => `${key.padEnd(width)}  ${printable(value)}`).join("\n");
 }
-
-/** The stable JSON shape of one agent: the record's known fields, snake_case, as on disk. */
-export function agentJson(record: NamedAgentRecord): Record<string, unknown> {
-  const { data } = record;
-  return {
-    schema_version: record.schema_version,
-    instance_id: data.instance_id,
-    instance_name: data.instance_name,
-    definition_id: data.definition_id,
-    identity_id: data.identity_id,
-    memory_id: data.memory_id,
-    session_id: data.session_id,
-    working_dir: data.working_dir,
-    source_agents_base: data.source_agents_base,
-    created_at_ms: data.created_at_ms,
-    last_launched_at_ms: data.last_launched_at_ms,
-    created_by_version: data.created_by_version,
-    last_launched_by_version: data.last_launched_by_version,
-  };
-}

@@ -294,6 +294,21 @@ function linkNoReplace(ctx: WriteContext, from: string, to: string, unlinkSource
   return true;
 }
 
+/**
+ * Whether `a` and `b` are two names of one file — what an `unretire` interrupted between its link
+ * and its unlink leaves. `rename(2)` between them would do nothing and report success.
+ */
+export function sameFile(fs: FsOps, a: string, b: string): boolean {
+  const first = currentIdentity(fs, a);
+  const second = currentIdentity(fs, b);
+  return (
+    first !== "absent" &&
+    second !== "absent" &&
+    first.dev === second.dev &&
+    first.ino === second.ino
+  );
+}
+
 /** Removes `path` if it is there; returns whether it was. Directories are never removed. */
 export function removeEntry(ctx: WriteContext, path: string): boolean {
   try {

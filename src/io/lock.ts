@@ -34,7 +34,7 @@ export interface HeldLock {
   release(): void;
 }
 
-interface LockInfo {
+export interface LockInfo {
   pid: number;
   host: string;
   token: string;
@@ -165,7 +165,12 @@ export function readLock(ctx: WriteContext, lockPath: string): LockInfo | null {
   }
 }
 
-function isStale(holder: LockInfo, settings: LockSettings): boolean {
+/** A holder writes its content right after creating the file; an empty lock older than this is dead. */
+const EMPTY_LOCK_GRACE_MS = 1_000;
+
+export function isStale(holder: LockInfo, settings: LockSettings): boolean {
+  const age = Date.now() - holder.mtimeMs;
+  if (holder.token === "") return age > Math.min(EMPTY_LOCK_GRACE_MS, settings.staleMs);
   if (
     holder.host === HOST &&
     Number.isInteger(holder.pid) &&
@@ -174,8 +179,7 @@ function isStale(holder: LockInfo, settings: LockSettings): boolean {
   ) {
     return true;
   }
-  // A lock being written this instant has no content yet: judge it by age alone.
-  return Date.now() - holder.mtimeMs > settings.staleMs;
+  return age > settings.staleMs;
 }
 
 /** Whether `pid` runs on this host; a zombie (killed, not yet reaped) counts as dead. */
@@ -194,17 +198,26 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-function takeOver(ctx: WriteContext, lockPath: string, judged: LockInfo): void {
+/**
+ * Removes the lock judged stale, and only that one. Returns whether it did. The lock is renamed
+ * aside first (of two takers-over only one rename succeeds); if what was moved is not the very
+ * lock judged — same inode *and* same token, since a freed inode number is reused at once — it is
+ * linked back.
+ */
+export function takeOver(ctx: WriteContext, lockPath: string, judged: LockInfo): boolean {
   const { fs } = ctx;
   const aside = `${lockPath}.stale-${randomBytes(6).toString("hex")}`;
   try {
     fs.renameSync(lockPath, aside);
   } catch (error) {
-    if (errnoCode(error) === "ENOENT") return;
+    if (errnoCode(error) === "ENOENT") return false;
     throw ioError("take over lock", lockPath, error);
   }
+  let removed = true;
   try {
-    if (fs.lstatSync(aside, { bigint: true }).ino !== judged.ino) {
+    const moved = readLock(ctx, aside);
+    if (moved === null || moved.ino !== judged.ino || moved.token !== judged.token) {
+      removed = false;
       // Another waiter replaced the stale lock between our read and our rename: give it back.
       try {
         fs.linkSync(aside, lockPath);
@@ -219,4 +232,5 @@ function takeOver(ctx: WriteContext, lockPath: string, judged: LockInfo): void {
       // Left for the sweep.
     }
   }
+  return removed;
 }

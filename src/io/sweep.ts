@@ -9,7 +9,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { listDirectory, TEMP_PREFIX, type WriteContext } from "./files.js";
 import { errnoCode } from "./fs.js";
-import { LOCK_PREFIX, processAlive, readLock } from "./lock.js";
+import { LOCK_PREFIX, type LockInfo, processAlive, readLock, takeOver } from "./lock.js";
 
 export const DEFAULT_SWEEP_AFTER_MS = 5 * 60_000;
 
@@ -38,9 +38,16 @@ export function sweepStale(
       if (!entry.isFile || !isTransientName(entry.name)) continue;
       const path = join(dir, entry.name);
       try {
-        if (now - ctx.fs.lstatSync(path).mtimeMs <= olderThanMs) continue;
-        if (entry.name.startsWith(LOCK_PREFIX) && holderAlive(ctx, path)) continue;
-        if (!dryRun) ctx.fs.unlinkSync(path);
+        if (entry.name.startsWith(LOCK_PREFIX) && !entry.name.includes(".stale-")) {
+          // A lock may be taken over between our look and our unlink: remove only the one judged.
+          const holder = readLock(ctx, path);
+          if (holder === null || now - holder.mtimeMs <= olderThanMs || holderAlive(holder))
+            continue;
+          if (!dryRun && !takeOver(ctx, path, holder)) continue;
+        } else {
+          if (now - ctx.fs.lstatSync(path).mtimeMs <= olderThanMs) continue;
+          if (!dryRun) ctx.fs.unlinkSync(path);
+        }
         removed.push(path);
       } catch (error) {
         // Gone already (another sweeper, or the writer finished): nothing to do.
@@ -51,9 +58,6 @@ export function sweepStale(
   return removed;
 }
 
-function holderAlive(ctx: WriteContext, path: string): boolean {
-  const holder = readLock(ctx, path);
-  return (
-    holder !== null && holder.host === hostname() && holder.pid > 0 && processAlive(holder.pid)
-  );
+function holderAlive(holder: LockInfo): boolean {
+  return holder.host === hostname() && holder.pid > 0 && processAlive(holder.pid);
 }

@@ -1,0 +1,38 @@
+/**
+ * Starts the local service on 127.0.0.1: token, change feed, HTTP. Only loopback is ever bound.
+ */
+
+import type { AddressInfo } from "node:net";
+import type { RegistryService } from "../service.js";
+import { ChangeFeed, type FeedOptions } from "./feed.js";
+import { buildHttp, DEFAULT_PORT } from "./http.js";
+import { loadOrCreateToken } from "./token.js";
+
+export interface RunningServer {
+  /** The page's address, token included. */
+  url: string;
+  port: number;
+  token: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(
+  service: RegistryService,
+  options: { port?: number; feed?: FeedOptions } = {},
+): Promise<RunningServer> {
+  const token = await loadOrCreateToken(service.registry);
+  const feed = new ChangeFeed(service.registry, options.feed);
+  let port = options.port ?? DEFAULT_PORT;
+  const app = buildHttp({ service, feed, token, port: () => port });
+  await app.listen({ host: "127.0.0.1", port });
+  port = (app.server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}/?token=${token}`,
+    port,
+    token,
+    async close() {
+      feed.close();
+      await app.close();
+    },
+  };
+}
