@@ -65,13 +65,20 @@ export class ChangeFeed {
   /** Subscribes; the first call starts watching. Returns the current snapshot and an unsubscribe. */
   async subscribe(listener: Listener): Promise<{ snapshot: Snapshot; unsubscribe: () => void }> {
     if (this.listeners.size === 0) this.start();
+    // Scan before joining: the snapshot returned is the new subscriber's starting point, and
+    // changes before it must not be replayed to it as events.
+    this.subscribing++;
+    try {
+      await this.rescan();
+    } finally {
+      this.subscribing--;
+    }
     this.listeners.add(listener);
-    await this.rescan();
     return {
       snapshot: this.snapshot,
       unsubscribe: () => {
         this.listeners.delete(listener);
-        if (this.listeners.size === 0) this.stop();
+        if (this.listeners.size === 0 && this.subscribing === 0) this.stop();
       },
     };
   }
@@ -152,6 +159,7 @@ export class ChangeFeed {
   }
 
   private lastSkipped = "[]";
+  private subscribing = 0;
 }
 
 function diff(before: Map<string, Entry>, after: Map<string, Entry>): ChangeEvent[] {
