@@ -8,8 +8,19 @@
  * each launch tries again and already-written ids are skipped.
  */
 
-import { readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readSync,
+  rmSync,
+  statSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import { errnoCode } from "../io/fs.js";
 import type { ImportItem, Registry } from "../registry.js";
@@ -140,9 +151,13 @@ function anchorsFor(registry: Registry, source: Source): string[] {
  * (or newer) schema without named agents: zero rows, not a failure.
  */
 function readNamedHeads(path: string): InstanceRow[] | null {
+  let copy: string | undefined;
   let db: Database.Database | undefined;
   try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
+    copy = walWithoutLog(path) ? stableCopy(path) : undefined;
+    // A short busy timeout: a database locked by its writer is skipped (and retried next launch)
+    // rather than stalling the launcher.
+    db = new Database(copy ?? path, { readonly: true, fileMustExist: true, timeout: 500 });
     db.defaultSafeIntegers(true);
     return db
       .prepare(
@@ -157,7 +172,47 @@ function readNamedHeads(path: string): InstanceRow[] | null {
     return null;
   } finally {
     db?.close();
+    if (copy) rmSync(dirname(copy), { recursive: true, force: true });
   }
+}
+
+/**
+ * A WAL-mode database (header byte 18 = 2) with no `-wal` beside it: opening it, even read-only,
+ * would create an empty `-wal`, and the contract is that no source gains or loses a file but the
+ * `-shm`. Everything is in the main file then, so a copy of it is read instead.
+ */
+function walWithoutLog(path: string): boolean {
+  if (existsSync(`${path}-wal`)) return false;
+  const header = Buffer.alloc(20);
+  const fd = openSync(path, "r");
+  try {
+    return (
+      readSync(fd, header, 0, 20, 0) === 20 &&
+      header.toString("latin1", 0, 15) === "SQLite format 3" &&
+      header[18] === 2
+    );
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Copies the main file, retrying while a writer changes it (or starts a `-wal`) meanwhile. */
+function stableCopy(path: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "agentmux-registry-migrate-"));
+  const copy = join(dir, "objects.db");
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const before = statSync(path, { bigint: true });
+    copyFileSync(path, copy);
+    const after = statSync(path, { bigint: true });
+    if (
+      before.mtimeNs === after.mtimeNs &&
+      before.size === after.size &&
+      !existsSync(`${path}-wal`)
+    )
+      return copy;
+  }
+  rmSync(dir, { recursive: true, force: true });
+  throw new Error(`${path} kept changing while it was copied`);
 }
 
 interface Discovery {
@@ -172,12 +227,26 @@ interface Discovery {
 export function findSources(home: string): Discovery {
   const sources: Source[] = [];
   let complete = true;
+  /**
+   * Whether a symlink leads to a directory. A dangling one (an uninstalled version that
+   * `latest` still names) is skipped; one that cannot be followed (a loop, no permission) makes
+   * the run incomplete.
+   */
+  const linkedDirectory = (path: string): boolean => {
+    try {
+      return statSync(path).isDirectory();
+    } catch (error) {
+      if (errnoCode(error) !== "ENOENT") complete = false;
+      return false;
+    }
+  };
   const list = (dir: string): string[] => {
     try {
       return readdirSync(dir, { withFileTypes: true })
         .filter(
           (entry) =>
-            entry.isDirectory() || (entry.isSymbolicLink() && isDirectory(join(dir, entry.name))),
+            entry.isDirectory() ||
+            (entry.isSymbolicLink() && linkedDirectory(join(dir, entry.name))),
         )
         .map((entry) => entry.name)
         .sort();
@@ -224,14 +293,6 @@ export function findSources(home: string): Discovery {
     }
   }
   return { sources, complete };
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 /** A marker counts only with a `migration_version` line of at least the current version. */

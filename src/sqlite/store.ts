@@ -11,6 +11,7 @@
 
 import Database from "better-sqlite3";
 import { RegistryError } from "../core/errors.js";
+import type { RecordInput } from "../core/schema.js";
 import type { Logger, Registry } from "../registry.js";
 import {
   CREATE_INSTANCE_TABLE,
@@ -38,7 +39,14 @@ export type MirrorReport =
   | { status: "mirrored"; registryChanges: number }
   | {
       status: "not-mirrored";
-      reason: "no-registry" | "unnamed" | "continuation" | "absent" | "unmappable" | "invalid";
+      reason:
+        | "no-registry"
+        | "unnamed"
+        | "continuation"
+        | "absent"
+        | "unmappable"
+        | "invalid"
+        | "refused";
       detail?: string;
     }
   | { status: "failed"; code: string; message: string };
@@ -149,9 +157,7 @@ export class SqliteInstanceStore {
     const mirror = await this.mirrorAction(async (registry) => {
       if (hidden) return registry.retireForAgent(id, "agent");
       const restored = await registry.unretireForAgent(id, "agent");
-      const row = this.get(id);
-      const refreshed = row ? await this.mirrorRow(row) : null;
-      return restored + (refreshed?.status === "mirrored" ? refreshed.registryChanges : 0);
+      return restored + (await this.refresh(registry, id));
     });
     return this.result(sqlChanges, mirror);
   }
@@ -166,9 +172,7 @@ export class SqliteInstanceStore {
       .run(name, id).changes;
     const mirror = await this.mirrorAction(async (registry) => {
       const renamed = await registry.setInstanceNameForAgent(id, "agent", name);
-      const row = this.get(id);
-      const refreshed = row ? await this.mirrorRow(row) : null;
-      return renamed + (refreshed?.status === "mirrored" ? refreshed.registryChanges : 0);
+      return renamed + (await this.refresh(registry, id));
     });
     return this.result(sqlChanges, mirror);
   }
@@ -190,6 +194,34 @@ export class SqliteInstanceStore {
   /** Mirrors one row: unretire, upsert, and retire again when the row is hidden. */
   private async mirrorRow(row: InstanceRow): Promise<MirrorReport> {
     if (!this.registry) return { status: "not-mirrored", reason: "no-registry" };
+    const plan = this.planMirror(row);
+    if (plan.status === "not-mirrored") return plan;
+    let refusal: MirrorReport | null = null;
+    const report = await this.mirrorAction(async (registry) => {
+      const applied = await this.applyMirror(registry, row.id, plan.record, plan.hidden);
+      refusal = applied.refusal;
+      return applied.changes;
+    });
+    return refusal ?? report;
+  }
+
+  /**
+   * Re-mirrors the row after a hide or rename, inside the caller's mirror action so that a
+   * failure here is reported as the operation's mirror failure. Returns the registry changes.
+   */
+  private async refresh(registry: Registry, id: string): Promise<number> {
+    const row = this.get(id);
+    if (row === null) return 0;
+    const plan = this.planMirror(row);
+    if (plan.status === "not-mirrored") return 0;
+    return (await this.applyMirror(registry, id, plan.record, plan.hidden)).changes;
+  }
+
+  private planMirror(
+    row: InstanceRow,
+  ):
+    | { status: "planned"; record: RecordInput; hidden: boolean }
+    | Extract<MirrorReport, { status: "not-mirrored" }> {
     if (row.instance_name === "") return { status: "not-mirrored", reason: "unnamed" };
     if (!isNamedChainHead(row)) return { status: "not-mirrored", reason: "continuation" };
     const mapped = rowToRecord(row, this.bases, this.version);
@@ -197,19 +229,32 @@ export class SqliteInstanceStore {
       const reason = mapped.reason === "unmappable" ? "unmappable" : "invalid";
       return { status: "not-mirrored", reason, detail: mapped.message };
     }
-    return this.mirrorAction(async (registry) => {
-      let changes = (await registry.unretire(row.id)).moved ? 1 : 0;
-      const outcome = await registry.upsert(mapped.record);
-      if (outcome.status === "created" || outcome.status === "updated") changes++;
-      if (outcome.status === "skipped") {
-        this.logger.warn(
-          { id: row.id, reason: outcome.reason },
-          `mirror: registry refused ${row.id}: ${outcome.message}`,
-        );
-      }
-      if (mapped.hidden && (await registry.retire(row.id)).moved) changes++;
-      return changes;
-    });
+    return { status: "planned", record: mapped.record, hidden: mapped.hidden };
+  }
+
+  private async applyMirror(
+    registry: Registry,
+    id: string,
+    record: RecordInput,
+    hidden: boolean,
+  ): Promise<{ changes: number; refusal: MirrorReport | null }> {
+    let changes = (await registry.unretire(id)).moved ? 1 : 0;
+    const outcome = await registry.upsert(record);
+    let refusal: MirrorReport | null = null;
+    if (outcome.status === "created" || outcome.status === "updated") changes++;
+    if (outcome.status === "skipped") {
+      this.logger.warn(
+        { id, reason: outcome.reason },
+        `mirror: registry refused ${id}: ${outcome.message}`,
+      );
+      refusal = {
+        status: "not-mirrored",
+        reason: "refused",
+        detail: `${outcome.reason}: ${outcome.message}`,
+      };
+    }
+    if (hidden && (await registry.retire(id)).moved) changes++;
+    return { changes, refusal };
   }
 
   private async mirrorAction(
