@@ -121,8 +121,10 @@ export interface RegistryOptions {
   lockTimeoutMs?: number;
   /** Age after which a lock whose holder stopped refreshing it is taken over (default 5 s). */
   lockStaleMs?: number;
-  /** Temp and lock files older than this are removed by `sweep()`, run on open (default 5 min). */
+  /** Temp and lock files older than this are removed by `sweep()` (default 5 min). */
   sweepAfterMs?: number;
+  /** Whether `open` sweeps (default true); diagnostics that report stale files turn it off. */
+  sweepOnOpen?: boolean;
 }
 
 export interface ImportItem {
@@ -197,7 +199,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   static async open(root: string, options: RegistryOptions = {}): Promise<Registry> {
     const registry = new Registry(resolve(root), options);
     ensureDirectory(registry.io.fs, registry.retiredDir);
-    registry.sweep();
+    if (options.sweepOnOpen !== false) registry.sweep();
     return registry;
   }
 

@@ -46,6 +46,7 @@ export type ProblemKind =
   | "in-both-trees"
   | "stale-file"
   | "working-dir-missing"
+  | "working-dir-escapes"
   | "migration-incomplete";
 
 export interface Problem {
@@ -59,7 +60,7 @@ export interface Problem {
 
 export interface DoctorReport {
   root: string;
-  agentsBase: string;
+  agents_base: string;
   active: number;
   retired: number;
   problems: Problem[];
@@ -215,7 +216,22 @@ export class RegistryService {
    * Finds one agent by id or by exact name. A name that several agents carry is `AMBIGUOUS_NAME`
    * with the candidates — never a guess.
    */
-  async resolveAgent(reference: string, tree: AgentTree = "active"): Promise<NamedAgentRecord> {
+  async resolveAgent(
+    reference: string,
+    tree: AgentTree | "either" = "active",
+  ): Promise<NamedAgentRecord> {
+    if (tree === "either") {
+      try {
+        return await this.resolveAgent(reference, "active");
+      } catch (error) {
+        if (!(error instanceof RegistryError && error.code === "AGENT_NOT_FOUND")) throw error;
+        return this.resolveAgent(reference, "retired").catch((inner: unknown) => {
+          throw inner instanceof RegistryError && inner.code === "AGENT_NOT_FOUND"
+            ? notFound(reference)
+            : inner;
+        });
+      }
+    }
     const records =
       tree === "active" ? await this.registry.listActive() : await this.registry.listRetired();
     const byId = records.find((record) => record.data.instance_id === reference);
@@ -260,13 +276,26 @@ export class RegistryService {
         record.data.source_agents_base ?? this.registry.agentsBase,
         record.data.working_dir,
       );
-      if (!pathExists(dir)) {
-        problems.push({
-          kind: "working-dir-missing",
-          subject: id,
-          message: `working directory of ${record.data.instance_name} (${id}) is missing: ${dir}`,
-          fix: `recreate ${dir}, or forget the agent: agentmux-registry forget ${id}`,
-        });
+      try {
+        this.resolveWorkingDir(record);
+      } catch (error) {
+        if (!(error instanceof RegistryError)) throw error;
+        const name = `${record.data.instance_name} (${id})`;
+        problems.push(
+          error.code === "WORKING_DIR_ESCAPES"
+            ? {
+                kind: "working-dir-escapes",
+                subject: id,
+                message: `working directory of ${name} leads outside its base: ${dir}`,
+                fix: `replace the link at ${dir} with a real directory, or: agentmux-registry forget ${id}`,
+              }
+            : {
+                kind: "working-dir-missing",
+                subject: id,
+                message: `working directory of ${name} is missing: ${dir}`,
+                fix: `recreate ${dir}, or forget the agent: agentmux-registry forget ${id}`,
+              },
+        );
       }
     }
     const fixed = options.fix ? this.registry.sweep().removed : [];
@@ -282,7 +311,7 @@ export class RegistryService {
     if (migration) problems.push(migration);
     return {
       root: this.registry.root,
-      agentsBase: this.registry.agentsBase,
+      agents_base: this.registry.agentsBase,
       active: scan.active.length,
       retired: scan.retired.length,
       problems,

@@ -11,8 +11,7 @@ import { ERROR_TABLE, RegistryError } from "../core/errors.js";
 import type { NamedAgentRecord } from "../core/schema.js";
 import { defaultPaths } from "../io/paths.js";
 import { Registry } from "../registry.js";
-import { DEFAULT_PORT } from "../server/http.js";
-import { startServer } from "../server/serve.js";
+import { DEFAULT_PORT } from "../server/port.js";
 import { agentJson, RegistryService } from "../service.js";
 import { type MigrateProgress, migrateFromSqliteOnce } from "../sqlite/migrate.js";
 import { agentDetails, agentTable, type Colors, colorsFor, printable } from "./format.js";
@@ -50,18 +49,22 @@ const PACKAGE_VERSION: string = JSON.parse(
 /** Runs one command line; resolves to the process exit code. Never throws. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   let exitCode: number = EXIT.ok;
-  const program = buildProgram(io, (code) => {
+  const program = buildProgram(argv, io, (code) => {
     exitCode = code;
   });
   try {
     await program.parseAsync(argv, { from: "user" });
     return exitCode;
   } catch (error) {
-    return reportError(error, io, program.opts<GlobalOptions>());
+    return reportError(error, io, argv.includes("--json"));
   }
 }
 
-function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+function buildProgram(
+  argv: readonly string[],
+  io: CliIo,
+  setExit: (code: number) => void,
+): Command {
   const program = new Command("agentmux-registry")
     .description("The shared registry of named AI coding agents (AgentMux-compatible).")
     .version(PACKAGE_VERSION, "--version")
@@ -71,14 +74,26 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option("--json", "print one JSON value on stdout")
     .option("--quiet", "print only what was asked for")
     .exitOverride()
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .showHelpAfterError("(run with --help for usage)");
+    .configureOutput({
+      writeOut: io.stdout,
+      writeErr: io.stderr,
+      // One line with the way to help; with --json the error goes to stdout as JSON instead.
+      outputError: (text, write) => {
+        if (!argv.includes("--json")) write(`${text.trimEnd()} (run with --help for usage)\n`);
+      },
+    });
 
   const context = async (command: Command) => {
     const options = command.optsWithGlobals<GlobalOptions>();
-    const paths = defaultPaths(io.env);
+    // --home moves every default with it, as AGENTMUX_HOME_OVERRIDE does.
+    const env = options.home
+      ? { ...io.env, AGENTMUX_HOME_OVERRIDE: resolve(options.home) }
+      : io.env;
+    const paths = defaultPaths(env);
     const registry = await Registry.open(resolve(options.root ?? paths.root), {
       agentsBase: resolve(options.agentsBase ?? paths.agentsBase),
+      // doctor reports stale files before (with --fix) removing them.
+      sweepOnOpen: command.name() !== "doctor",
     });
     const home = resolve(options.home ?? paths.home);
     const service = new RegistryService(registry, { version: PACKAGE_VERSION, home, now: io.now });
@@ -117,6 +132,8 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option("--all", "no limit")
     .action(
       async (options: { definition?: string; limit?: number; all?: boolean }, command: Command) => {
+        if (options.all && options.limit !== undefined)
+          usage("--all and --limit cannot be used together");
         const { service, registry, print, colors, reportSkipped } = await context(command);
         const agents = options.all
           ? sortByLaunch(await registry.listActive()).filter(
@@ -141,7 +158,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .argument("<agent>", "id or name")
     .action(async (reference: string, _options: unknown, command: Command) => {
       const { service, registry, print } = await context(command);
-      const record = await resolveEither(service, reference);
+      const record = await service.resolveAgent(reference, "either");
       const workingDir = resolve(
         record.data.source_agents_base ?? registry.agentsBase,
         record.data.working_dir,
@@ -209,7 +226,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
           );
           return;
         }
-        setExit(await runIn(continued.workingDir, commandLine));
+        setExit(await runIn(continued.workingDir, commandLine, io));
       },
     );
 
@@ -275,7 +292,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .action(async (reference: string, options: { yes?: boolean }, command: Command) => {
       if (!options.yes) usage("delete removes records for good: add --yes to confirm");
       const { service, print } = await context(command);
-      const record = await resolveEither(service, reference);
+      const record = await service.resolveAgent(reference, "either");
       const removed = await service.deleteAgent(record.data.instance_id);
       print(
         { id: record.data.instance_id, removed },
@@ -325,10 +342,12 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       new Option(
         "--port <n>",
         `port to listen on; 0 = any free port (default ${DEFAULT_PORT})`,
-      ).argParser(parseCount),
+      ).argParser(parsePort),
     )
     .action(async (options: { port?: number }, command: Command) => {
       const { service, options: globals } = await context(command);
+      // Loaded here: the server (fastify) would slow every other command's start-up.
+      const { startServer } = await import("../server/serve.js");
       const server = await startServer(service, { port: options.port ?? DEFAULT_PORT });
       if (globals.json) io.stdout(`${JSON.stringify({ url: server.url, port: server.port })}\n`);
       else io.stdout(`agentmux-registry is serving ${service.registry.root}\nopen ${server.url}\n`);
@@ -341,19 +360,6 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     });
 
   return program;
-}
-
-async function resolveEither(
-  service: RegistryService,
-  reference: string,
-): Promise<NamedAgentRecord> {
-  try {
-    return await service.resolveAgent(reference, "active");
-  } catch (error) {
-    if (error instanceof RegistryError && error.code === "AGENT_NOT_FOUND")
-      return service.resolveAgent(reference, "retired");
-    throw error;
-  }
 }
 
 function sortByLaunch(records: NamedAgentRecord[]): NamedAgentRecord[] {
@@ -403,16 +409,34 @@ function progressBar(io: CliIo) {
   };
 }
 
-function runIn(cwd: string, commandLine: string[]): Promise<number> {
+/**
+ * Runs the agent's command in its directory with the terminal's stdio. Ctrl-C reaches the child
+ * through the process group, so this process waits for it instead of dying first; a SIGTERM or
+ * SIGHUP sent to this process alone is passed on. A command that cannot be found exits 127, as
+ * in a shell.
+ */
+function runIn(cwd: string, commandLine: string[], io: CliIo): Promise<number> {
   const [file, ...args] = commandLine as [string, ...string[]];
-  return new Promise((resolvePromise, reject) => {
+  return new Promise((resolvePromise) => {
     const child = spawn(file, args, { cwd, stdio: "inherit" });
-    child.on("error", (error) =>
-      reject(new RegistryError("IO", `could not run ${file}: ${error.message}`, { command: file })),
-    );
-    child.on("exit", (code, signal) =>
-      resolvePromise(code ?? (signal ? 128 + signalNumber(signal) : 1)),
-    );
+    const ignore = () => {};
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    const handlers: [NodeJS.Signals, (signal: NodeJS.Signals) => void][] = [
+      ["SIGINT", ignore],
+      ["SIGQUIT", ignore],
+      ["SIGTERM", forward],
+      ["SIGHUP", forward],
+    ];
+    for (const [signal, handler] of handlers) process.on(signal, handler);
+    const done = (code: number) => {
+      for (const [signal, handler] of handlers) process.off(signal, handler);
+      resolvePromise(code);
+    };
+    child.on("error", (error: NodeJS.ErrnoException) => {
+      io.stderr(`error: could not run ${printable(file)}: ${error.message}\n`);
+      done(error.code === "ENOENT" ? 127 : 126);
+    });
+    child.on("exit", (code, signal) => done(code ?? (signal ? 128 + signalNumber(signal) : 1)));
   });
 }
 
@@ -422,6 +446,12 @@ function signalNumber(signal: NodeJS.Signals): number {
       signal
     ] ?? 0
   );
+}
+
+function parsePort(value: string): number {
+  const port = parseCount(value);
+  if (port > 65_535) usage(`--port must be at most 65535 (got ${value})`);
+  return port;
 }
 
 function parseCount(value: string): number {
@@ -446,27 +476,20 @@ const FIXES: Partial<Record<keyof typeof ERROR_TABLE, string>> = {
   INVALID_FILE: "run: agentmux-registry doctor",
 };
 
-function reportError(error: unknown, io: CliIo, options: GlobalOptions): number {
+function reportError(error: unknown, io: CliIo, json: boolean): number {
   if (error instanceof CommanderError) {
-    if (
-      error.code === "commander.helpDisplayed" ||
-      error.code === "commander.version" ||
-      error.code === "commander.help"
-    ) {
+    if (["commander.helpDisplayed", "commander.version", "commander.help"].includes(error.code))
       return EXIT.ok;
-    }
+    if (json) printJsonError(io, "INVALID_ARGUMENT", error.message.replace(/^error: /, ""), {});
     return EXIT.usage;
   }
   if (error instanceof UsageError) {
+    if (json) printJsonError(io, "INVALID_ARGUMENT", error.message, {});
     io.stderr(`error: ${error.message}\n`);
     return EXIT.usage;
   }
   if (error instanceof RegistryError) {
-    if (options.json) {
-      io.stdout(
-        `${JSON.stringify({ error: { code: error.code, message: error.message, ...error.data } }, null, 2)}\n`,
-      );
-    }
+    if (json) printJsonError(io, error.code, error.message, error.data);
     const fix = FIXES[error.code];
     io.stderr(`error: ${printable(error.message)}${fix ? ` (${fix})` : ""}\n`);
     return ERROR_TABLE[error.code].exit;
@@ -475,4 +498,13 @@ function reportError(error: unknown, io: CliIo, options: GlobalOptions): number 
     `unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
   );
   return EXIT.unexpected;
+}
+
+function printJsonError(
+  io: CliIo,
+  code: string,
+  message: string,
+  data: Readonly<Record<string, unknown>>,
+): void {
+  io.stdout(`${JSON.stringify({ error: { ...data, code, message } }, null, 2)}\n`);
 }

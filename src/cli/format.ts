@@ -28,9 +28,12 @@ export function relativeTime(ms: number, now: number): string {
   ];
   let value = seconds / 60;
   let unit = "min";
-  for (let i = 1; i < steps.length && value >= (steps[i]?.[0] ?? Number.POSITIVE_INFINITY); i++) {
-    value /= steps[i]?.[0] ?? 1;
-    unit = steps[i]?.[1] ?? unit;
+  // Move up a unit when the rounded value would reach it: "60 min" is "1 h".
+  for (let i = 1; i < steps.length; i++) {
+    const [size, name] = steps[i] as [number, string];
+    if (Math.round(value) < size) break;
+    value /= size;
+    unit = name;
   }
   const amount = `${Math.round(value)} ${unit}`;
   return past ? `${amount} ago` : `in ${amount}`;

@@ -15,7 +15,6 @@ import { loadAssets } from "./assets.js";
 import type { ChangeFeed } from "./feed.js";
 import { tokensMatch } from "./token.js";
 
-export const DEFAULT_PORT = 47821;
 export const BODY_LIMIT = 64 * 1024;
 
 export interface HttpOptions {
@@ -179,9 +178,18 @@ export function buildHttp(options: HttpOptions): FastifyInstance {
 
   app.get("/api/doctor", async () => service.doctor());
 
+  // Open event streams never end by themselves: without ending them here, `close()` (Ctrl-C,
+  // SIGTERM) would wait for every open page to go away.
+  const streams = new Set<FastifyReply["raw"]>();
+  app.addHook("preClose", (done) => {
+    for (const stream of streams) stream.end();
+    done();
+  });
+
   app.get("/api/events", async (request, reply) => {
     reply.hijack();
     const raw = reply.raw;
+    streams.add(raw);
     raw.writeHead(200, {
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-store",
@@ -190,12 +198,20 @@ export function buildHttp(options: HttpOptions): FastifyInstance {
     });
     const send = (event: string, data: unknown) =>
       raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    // Changes reported before the snapshot is sent wait behind it: sent first, a stale snapshot
+    // would undo them on the page. (Replaying one the snapshot already holds is harmless.)
+    let pending: unknown[] | null = [];
     const { snapshot, unsubscribe } = await feed.subscribe((changes, current) => {
-      send("changes", { changes, skipped: current.skipped.length });
+      const data = { changes, skipped: current.skipped.length };
+      if (pending) pending.push(data);
+      else send("changes", data);
     });
     send("snapshot", snapshot);
+    for (const data of pending) send("changes", data);
+    pending = null;
     const heartbeat = setInterval(() => raw.write(": keep-alive\n\n"), 15_000);
     request.raw.on("close", () => {
+      streams.delete(raw);
       clearInterval(heartbeat);
       unsubscribe();
     });

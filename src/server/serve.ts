@@ -5,7 +5,8 @@
 import type { AddressInfo } from "node:net";
 import type { RegistryService } from "../service.js";
 import { ChangeFeed, type FeedOptions } from "./feed.js";
-import { buildHttp, DEFAULT_PORT } from "./http.js";
+import { buildHttp } from "./http.js";
+import { DEFAULT_PORT } from "./port.js";
 import { loadOrCreateToken } from "./token.js";
 
 export interface RunningServer {
