@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Comparison, formatTable } from "./harness.js";
 import { benchList } from "./list.js";
+import { benchLoad, formatLoad } from "./load.js";
 import { benchMigrate } from "./migrate.js";
 import { benchUpsert } from "./upsert.js";
 
@@ -31,6 +32,9 @@ const config = {
   upsertRounds: quick ? 3 : 7,
   importRows: quick ? 300 : 10_000,
   importRounds: quick ? 2 : 3,
+  loadRecords: quick ? 200 : 1_000,
+  loadClients: quick ? 10 : 50,
+  loadCalls: quick ? 20 : 200,
 };
 
 const work = mkdtempSync(join(tmpdir(), "agentmux-registry-bench-"));
@@ -71,6 +75,15 @@ try {
     }),
   );
 
+  const loadDir = join(work, "load");
+  mkdirSync(loadDir, { mode: 0o700 });
+  const load = await benchLoad({
+    dir: loadDir,
+    records: config.loadRecords,
+    clients: config.loadClients,
+    calls: config.loadCalls,
+  });
+
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   const memGiB = (totalmem() / 2 ** 30).toFixed(1);
   console.log(
@@ -83,6 +96,14 @@ try {
       "\nupsert baseline: openSync(tmp, 'wx', 0o600) + writeSync + fsyncSync + closeSync + renameSync" +
       " + directory open/fsyncSync/close per record, file text prepared in advance." +
       "\nimport baseline: one registry.upsert() per record; case: migrateFromSqliteOnce over 30 SQLite databases.",
+  );
+  console.log(`\n${formatLoad(load)}`);
+  // Like the listing's record count, a correctness check: a failed request is not a figure.
+  if (load.hammer.errors > 0 || load.writer.errors > 0) process.exitCode = 1;
+  console.log(
+    "\nload: the service in its own process (serve --port 0); concurrent keep-alive clients each make" +
+      " sequential GET /api/agents calls (default limit 200); another process updates, upserts," +
+      " creates and deletes records meanwhile; every response must be a 200 with a valid listing.",
   );
 } finally {
   cleanUp();

@@ -170,7 +170,8 @@ function render(): void {
       const item = document.createElement("li");
       const file = document.createElement("code");
       file.textContent = s.file;
-      item.append(file, ` — ${s.reason}: ${s.message}`);
+      // Entries refreshed from /api/doctor carry no reason of their own (it is in the message).
+      item.append(file, s.reason === "" ? ` — ${s.message}` : ` — ${s.reason}: ${s.message}`);
       return item;
     }),
   );
@@ -242,15 +243,16 @@ function showToast(message: string, undo?: { label: string; action: () => void }
   const text = document.createElement("span");
   text.textContent = message;
   toast.replaceChildren(text);
+  toast.hidden = false;
   if (undo) {
     const b = button(undo.label, `${undo.label}: ${message}`, () => {
       toast.hidden = true;
       undo.action();
     });
     toast.append(b);
+    // Only once the toast is shown: focus() on an element that is not rendered does nothing.
     b.focus();
   }
-  toast.hidden = false;
   clearTimeout(toastTimer);
   toastTimer = window.setTimeout(() => {
     toast.hidden = true;
