@@ -232,6 +232,10 @@ describe("upsert with unknown fields from the caller", () => {
     await rejectsWith(registry.upsert(makeRecord("aaa", { instance_name: "" })), "INVALID_RECORD");
     await rejectsWith(registry.upsert(makeRecord("aaa", { created_at_ms: 1.5 })), "INVALID_RECORD");
     await rejectsWith(registry.upsert({ data: null } as never), "INVALID_RECORD");
+    // Everything written must be readable: a value nested deeper than a reader accepts is refused.
+    let deep: unknown = 1;
+    for (let i = 0; i < 600; i++) deep = [deep];
+    await rejectsWith(registry.upsert({ ...makeRecord("aaa"), extra: deep }), "INVALID_RECORD");
     assert.deepEqual(namesIn(root), ["retired"]);
   });
 

@@ -36,16 +36,20 @@ const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Decodes strict UTF-8 (no BOM) and parses it. Never throws. */
 export function parseJsonBytes(bytes: Uint8Array): ParseResult {
+  const text = decodeText(bytes);
+  return typeof text === "string" ? parseJson(text) : text;
+}
+
+/** Strict UTF-8 without a byte order mark, or why not. Never throws. */
+export function decodeText(bytes: Uint8Array): string | ParseFailure {
   if (bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
     return { ok: false, reason: "bom", message: "file starts with a UTF-8 byte order mark" };
   }
-  let text: string;
   try {
-    text = utf8.decode(bytes);
+    return utf8.decode(bytes);
   } catch {
     return { ok: false, reason: "invalid-utf8", message: "file is not valid UTF-8" };
   }
-  return parseJson(text);
 }
 
 /** Parses JSON text. Never throws. */

@@ -6,7 +6,7 @@
  * its token, so handing a value out and taking it back loses nothing.
  */
 
-import { type JsonObject, type JsonValue, LosslessNumber } from "./json.js";
+import { type JsonObject, type JsonValue, LosslessNumber, MAX_DEPTH } from "./json.js";
 
 export type PlainValue =
   | null
@@ -50,34 +50,73 @@ export function setOwn(target: Record<string, unknown>, key: string, value: unkn
 }
 
 export class NotJsonError extends Error {
-  constructor(readonly path: string) {
-    super(`${path || "value"} is not representable in JSON`);
+  constructor(
+    public path: string,
+    readonly problem = "is not representable in JSON",
+  ) {
+    super(`${path || "value"} ${problem}`);
+  }
+
+  /** Adds the parent's key as the error unwinds, so the happy path builds no path strings. */
+  under(key: string): NotJsonError {
+    this.path =
+      this.path === ""
+        ? key
+        : this.path.startsWith("[")
+          ? `${key}${this.path}`
+          : `${key}.${this.path}`;
+    this.message = `${this.path} ${this.problem}`;
+    return this;
   }
 }
 
 /**
  * Converts a caller's value into the tree. `undefined` members are dropped, as `JSON.stringify`
  * does; a bigint becomes its exact integer token; anything else that is not JSON (NaN, functions,
- * class instances other than `LosslessNumber`) throws `NotJsonError`.
+ * class instances other than `LosslessNumber`), or nesting deeper than `MAX_DEPTH`, throws
+ * `NotJsonError` naming the path.
  */
 export function fromPlain(value: unknown, path = ""): JsonValue {
+  try {
+    return convert(value, 1);
+  } catch (error) {
+    if (error instanceof NotJsonError && path !== "") throw error.under(path);
+    throw error;
+  }
+}
+
+function convert(value: unknown, depth: number): JsonValue {
   if (value === null || typeof value === "string" || typeof value === "boolean") return value;
   if (typeof value === "number") {
-    if (!Number.isFinite(value)) throw new NotJsonError(path);
+    if (!Number.isFinite(value)) throw new NotJsonError("");
     return new LosslessNumber(String(Object.is(value, -0) ? 0 : value));
   }
   if (typeof value === "bigint") return new LosslessNumber(value.toString());
   if (value instanceof LosslessNumber) return new LosslessNumber(value.value);
-  if (Array.isArray(value)) return value.map((item, i) => fromPlain(item, `${path}[${i}]`));
+  if (depth > MAX_DEPTH) throw new NotJsonError("", `nests deeper than ${MAX_DEPTH} levels`);
+  if (Array.isArray(value)) {
+    return value.map((item, i) => {
+      try {
+        return convert(item, depth + 1);
+      } catch (error) {
+        throw error instanceof NotJsonError ? error.under(`[${i}]`) : error;
+      }
+    });
+  }
   if (isPlainObject(value)) {
     const out: JsonObject = new Map();
     for (const key of Object.keys(value)) {
       const member = value[key];
-      if (member !== undefined) out.set(key, fromPlain(member, path ? `${path}.${key}` : key));
+      if (member === undefined) continue;
+      try {
+        out.set(key, convert(member, depth + 1));
+      } catch (error) {
+        throw error instanceof NotJsonError ? error.under(key) : error;
+      }
     }
     return out;
   }
-  throw new NotJsonError(path);
+  throw new NotJsonError("");
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {

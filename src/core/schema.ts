@@ -5,7 +5,7 @@
  */
 
 import { idProblem } from "./ids.js";
-import { type JsonObject, type JsonValue, LosslessNumber, parseJsonBytes } from "./json.js";
+import { decodeText, type JsonObject, type JsonValue, LosslessNumber, parseJson } from "./json.js";
 import { fromPlain, NotJsonError, type PlainValue, setOwn, toPlain } from "./plain.js";
 
 export const MIN_SUPPORTED_SCHEMA = 1;
@@ -369,7 +369,10 @@ export type DecodedRecord =
 
 /** Decodes and validates the bytes of `<stem>.json`. Never throws. */
 export function decodeRecord(stem: string, bytes: Uint8Array): DecodedRecord {
-  const parsed = parseJsonBytes(bytes);
+  const text = decodeText(bytes);
+  if (typeof text !== "string")
+    return { ok: false, issue: { reason: text.reason, message: text.message } };
+  const parsed = parseJson(text);
   if (!parsed.ok) return { ok: false, issue: { reason: parsed.reason, message: parsed.message } };
   const validation = validateTree(stem, parsed.value, parsed.duplicateKeys);
   if (validation.ok) return validation;
