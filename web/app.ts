@@ -93,7 +93,24 @@ const newestFirst = (a: Agent, b: Agent) =>
   b.last_launched_at_ms - a.last_launched_at_ms ||
   (a.instance_id < b.instance_id ? -1 : a.instance_id > b.instance_id ? 1 : 0);
 
+/** Re-rendering replaces rows: keep a keyboard user's focus on the same button of the same row. */
 function render(): void {
+  const focused = document.activeElement;
+  const row = focused?.closest<HTMLTableRowElement>("tr[data-id]");
+  const label = focused instanceof HTMLButtonElement ? focused.textContent : null;
+  const table = row?.closest("table")?.id;
+  renderViews();
+  if (row && label && table) {
+    const again = [...document.querySelectorAll<HTMLButtonElement>(`#${table} tr button`)].find(
+      (b) =>
+        b.closest<HTMLTableRowElement>("tr")?.dataset.id === row.dataset.id &&
+        b.textContent === label,
+    );
+    again?.focus();
+  }
+}
+
+function renderViews(): void {
   const definition = $<HTMLSelectElement>("#filter-definition");
   const chosen = definition.value;
   const definitions = [...new Set([...state.active.values()].map((a) => a.definition_id))].sort();
@@ -277,26 +294,32 @@ function connect(): void {
     render();
   });
   events.addEventListener("changes", (event) => {
-    const { changes } = JSON.parse((event as MessageEvent).data) as { changes: Change[] };
+    const { changes, skipped } = JSON.parse((event as MessageEvent).data) as {
+      changes: Change[];
+      skipped: Snapshot["skipped"];
+    };
     for (const change of changes) {
       state.active.delete(change.id);
       state.retired.delete(change.id);
       if (change.agent && change.tree) state[change.tree].set(change.id, change.agent);
     }
-    // The diagnostics list may have changed too: the next snapshot carries it, so refresh it now.
-    void api<{ problems: { kind: string; subject: string; message: string }[] }>(
-      "GET",
-      "/api/doctor",
-    ).then((report) => {
-      state.skipped = report.problems
-        .filter((p) => p.kind === "skipped-file")
-        .map((p) => ({ file: p.subject, reason: "", message: p.message }));
-      render();
-    });
+    state.skipped = skipped;
     render();
   });
   events.addEventListener("error", () => {
     $("#status").textContent = "Reconnecting…";
+    // A refused token never gets better by retrying: say so and stop.
+    void fetch("/api/agents?limit=1", { headers: { authorization: `Bearer ${token}` } }).then(
+      (response) => {
+        if (response.status !== 401) return;
+        events.close();
+        $("#status").textContent =
+          "Not authorized: open the address the service printed (it carries the token).";
+      },
+      () => {
+        // The service is down: EventSource keeps retrying, and the status already says so.
+      },
+    );
   });
 }
 

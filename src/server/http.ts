@@ -201,20 +201,32 @@ export function buildHttp(options: HttpOptions): FastifyInstance {
     // Changes reported before the snapshot is sent wait behind it: sent first, a stale snapshot
     // would undo them on the page. (Replaying one the snapshot already holds is harmless.)
     let pending: unknown[] | null = [];
+    // Listen for the close before subscribing: a client gone meanwhile must not leave a
+    // subscription (and its rescans) behind.
+    let closed = false;
+    let cleanUp = () => {};
+    request.raw.on("close", () => {
+      closed = true;
+      streams.delete(raw);
+      cleanUp();
+    });
     const { snapshot, unsubscribe } = await feed.subscribe((changes, current) => {
-      const data = { changes, skipped: current.skipped.length };
+      const data = { changes, skipped: current.skipped };
       if (pending) pending.push(data);
       else send("changes", data);
     });
+    if (closed) {
+      unsubscribe();
+      return;
+    }
     send("snapshot", snapshot);
     for (const data of pending) send("changes", data);
     pending = null;
     const heartbeat = setInterval(() => raw.write(": keep-alive\n\n"), 15_000);
-    request.raw.on("close", () => {
-      streams.delete(raw);
+    cleanUp = () => {
       clearInterval(heartbeat);
       unsubscribe();
-    });
+    };
   });
 
   return app;
