@@ -42,7 +42,6 @@ import {
   entryExists,
   entryKind,
   fsyncDirectory,
-  listDirectory,
   moveEntry,
   readEntry,
   removeEntry,
@@ -58,6 +57,7 @@ import { acquireLock, DEFAULT_LOCK_SETTINGS, LOCK_PREFIX, type LockSettings } fr
 import { defaultPaths } from "./io/paths.js";
 import { DEFAULT_SWEEP_AFTER_MS, sweepStale } from "./io/sweep.js";
 import { KeyedMutex } from "./keyed-mutex.js";
+import { type TreeRead, TreeReader } from "./tree-reader.js";
 
 export type RecordScope = "file-key-only" | "agent";
 
@@ -156,12 +156,6 @@ const SCOPES: ReadonlySet<unknown> = new Set<RecordScope>(["file-key-only", "age
 
 type Tree = "active" | "retired";
 
-interface TreeRead {
-  records: NamedAgentRecord[];
-  skipped: SkippedFile[];
-  slowestMs: number;
-}
-
 export class Registry extends EventEmitter<RegistryEvents> {
   readonly root: string;
   readonly agentsBase: string;
@@ -169,6 +163,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private readonly logger: Logger;
   private readonly io: WriteContext;
   private readonly mutex = new KeyedMutex();
+  private readonly activeReader: TreeReader;
+  private readonly retiredReader: TreeReader;
   private readonly lockSettings: LockSettings;
   private readonly sweepAfterMs: number;
 
@@ -190,6 +186,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
       staleMs: positive("lockStaleMs", options.lockStaleMs, DEFAULT_LOCK_SETTINGS.staleMs),
     };
     this.sweepAfterMs = positive("sweepAfterMs", options.sweepAfterMs, DEFAULT_SWEEP_AFTER_MS);
+    this.activeReader = new TreeReader(this.io.fs, this.root, "");
+    this.retiredReader = new TreeReader(this.io.fs, this.retiredDir, `${RETIRED_DIR}/`);
   }
 
   /**
@@ -661,37 +659,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   private readTree(tree: Tree): TreeRead {
-    const dir = tree === "active" ? this.root : this.retiredDir;
-    const records: NamedAgentRecord[] = [];
-    const skipped: SkippedFile[] = [];
-    let slowestMs = 0;
-    const entries = listDirectory(this.io.fs, dir)
-      .filter((entry) => !entry.name.startsWith(".") && entry.name.endsWith(".json"))
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const entry of entries) {
-      const stem = entry.name.slice(0, -".json".length);
-      const file = tree === "active" ? entry.name : `${RETIRED_DIR}/${entry.name}`;
-      if (!entry.isFile) {
-        skipped.push({
-          file,
-          reason: "not-regular-file",
-          message: "not a regular file (directory, symlink or device)",
-        });
-        continue;
-      }
-      const started = performance.now();
-      const read = readEntry(this.io.fs, join(dir, entry.name), MAX_FILE_BYTES);
-      if (read.kind === "absent") continue;
-      if (read.kind !== "bytes") {
-        skipped.push({ file, reason: read.kind, message: describeUnreadable(read) });
-        continue;
-      }
-      const decoded = decodeRecord(stem, read.bytes);
-      if (decoded.ok) records.push(decoded.record);
-      else skipped.push({ file, reason: decoded.issue.reason, message: decoded.issue.message });
-      slowestMs = Math.max(slowestMs, performance.now() - started);
-    }
-    return { records, skipped, slowestMs };
+    return (tree === "active" ? this.activeReader : this.retiredReader).read();
   }
 
   private report(

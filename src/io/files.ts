@@ -10,6 +10,7 @@
 
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import type { BigIntStats } from "node:fs";
 import { basename, dirname } from "node:path";
 import { RegistryError } from "../core/errors.js";
 import { constants, errnoCode, type FsOps } from "./fs.js";
@@ -26,6 +27,8 @@ export interface FileIdentity {
   ino: bigint;
   size: bigint;
   mtimeNs: bigint;
+  /** Set by the kernel on every change, never by a program: what makes cached reads exact. */
+  ctimeNs: bigint;
 }
 
 const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
@@ -63,7 +66,7 @@ export function readEntry(fs: FsOps, path: string, maxBytes: number): EntryRead 
     return {
       kind: "bytes",
       bytes: buffer.subarray(0, length),
-      identity: { dev: stat.dev, ino: stat.ino, size: stat.size, mtimeNs: stat.mtimeNs },
+      identity: identityOf(stat),
     };
   } catch (error) {
     throw ioError("read", path, error);
@@ -141,7 +144,7 @@ export type Expected = FileIdentity | "absent";
 export function currentIdentity(fs: FsOps, path: string): Expected {
   try {
     const stat = fs.lstatSync(path, { bigint: true });
-    return { dev: stat.dev, ino: stat.ino, size: stat.size, mtimeNs: stat.mtimeNs };
+    return identityOf(stat);
   } catch (error) {
     const code = errnoCode(error);
     if (code === "ENOENT" || code === "ENOTDIR") return "absent";
@@ -149,9 +152,33 @@ export function currentIdentity(fs: FsOps, path: string): Expected {
   }
 }
 
-function sameIdentity(a: Expected, b: Expected): boolean {
+export function identityOf(stat: BigIntStats): FileIdentity {
+  return {
+    dev: stat.dev,
+    ino: stat.ino,
+    size: stat.size,
+    mtimeNs: stat.mtimeNs,
+    ctimeNs: stat.ctimeNs,
+  };
+}
+
+export function sameIdentity(a: Expected, b: Expected): boolean {
   if (a === "absent" || b === "absent") return a === b;
-  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs;
+  return (
+    a.dev === b.dev &&
+    a.ino === b.ino &&
+    a.size === b.size &&
+    a.mtimeNs === b.mtimeNs &&
+    a.ctimeNs === b.ctimeNs
+  );
+}
+
+/** The identity of the entry at `path` without following a symlink, or "absent". */
+export function identityAt(fs: FsOps, path: string): { identity: Expected; isFile: boolean } {
+  const stat = fs.lstatSync(path, { bigint: true, throwIfNoEntry: false });
+  return stat === undefined
+    ? { identity: "absent", isFile: false }
+    : { identity: identityOf(stat), isFile: stat.isFile() };
 }
 
 /**
