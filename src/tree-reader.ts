@@ -4,14 +4,14 @@
  * validate — and gives exactly what a cold read would.
  *
  * Exactness: a cached result is reused only when the file's identity (device, inode, size, mtime
- * and ctime, in nanoseconds) is unchanged. The kernel sets ctime on every change and no program
+ * and ctime) is unchanged. The kernel sets ctime on every change and no program
  * can set it, so an in-place edit that keeps the size and even restores the mtime is still seen.
  * What identity cannot see is a second change within one timestamp tick of the read: so a file
  * (or the directory's name list) changed less than `RACY_MS` before it was read is not trusted
  * and is read again next time — git's "racy" rule.
  */
 
-import { join } from "node:path";
+import { sep } from "node:path";
 import { performance } from "node:perf_hooks";
 import { decodeRecord, MAX_FILE_BYTES, type NamedAgentRecord } from "./core/schema.js";
 import {
@@ -20,6 +20,7 @@ import {
   listDirectory,
   readEntry,
   sameIdentity,
+  statMatches,
 } from "./io/files.js";
 import type { FsOps } from "./io/fs.js";
 import type { SkippedFile } from "./registry.js";
@@ -69,13 +70,13 @@ export class TreeReader {
         skipped.push({ file, reason: "not-regular-file", message: NOT_REGULAR });
         continue;
       }
-      const path = join(this.dir, entry.name);
+      const path = `${this.dir}${sep}${entry.name}`;
       const cached = this.files.get(entry.name);
       let outcome: Outcome | null = null;
       if (cached) {
-        const current = identityAt(this.fs, path);
-        if (current.identity === "absent") continue;
-        if (sameIdentity(current.identity, cached.identity)) {
+        const stat = this.fs.lstatSync(path, { throwIfNoEntry: false });
+        if (stat === undefined) continue;
+        if (statMatches(stat, cached.identity)) {
           outcome = cached.outcome;
           files.set(entry.name, cached);
         }
@@ -121,10 +122,7 @@ export class TreeReader {
   }
 
   private isRacy(identity: FileIdentity, now: number): boolean {
-    const changed = Math.max(
-      Number(identity.mtimeNs / 1_000_000n),
-      Number(identity.ctimeNs / 1_000_000n),
-    );
+    const changed = Math.max(identity.mtimeMs, identity.ctimeMs);
     return now - changed < this.racyMs;
   }
 }

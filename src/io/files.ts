@@ -10,7 +10,7 @@
 
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import type { BigIntStats } from "node:fs";
+import type { Stats } from "node:fs";
 import { basename, dirname } from "node:path";
 import { RegistryError } from "../core/errors.js";
 import { constants, errnoCode, type FsOps } from "./fs.js";
@@ -23,12 +23,12 @@ export type EntryRead =
 
 /** Enough of a file's stat to tell whether it was replaced since it was read. */
 export interface FileIdentity {
-  dev: bigint;
-  ino: bigint;
-  size: bigint;
-  mtimeNs: bigint;
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
   /** Set by the kernel on every change, never by a program: what makes cached reads exact. */
-  ctimeNs: bigint;
+  ctimeMs: number;
 }
 
 const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
@@ -47,7 +47,7 @@ export function readEntry(fs: FsOps, path: string, maxBytes: number): EntryRead 
     throw ioError("open", path, error);
   }
   try {
-    const stat = fs.fstatSync(fd, { bigint: true });
+    const stat = fs.fstatSync(fd);
     if (!stat.isFile()) return { kind: "not-regular-file" };
     const size = Number(stat.size);
     if (size > maxBytes) return { kind: "too-large", size };
@@ -143,7 +143,7 @@ export type Expected = FileIdentity | "absent";
 
 export function currentIdentity(fs: FsOps, path: string): Expected {
   try {
-    const stat = fs.lstatSync(path, { bigint: true });
+    const stat = fs.lstatSync(path);
     return identityOf(stat);
   } catch (error) {
     const code = errnoCode(error);
@@ -152,13 +152,17 @@ export function currentIdentity(fs: FsOps, path: string): Expected {
   }
 }
 
-export function identityOf(stat: BigIntStats): FileIdentity {
+/**
+ * Numbers, not bigints: a bigint stat costs half as much again, and listing 10,000 files is one
+ * stat each. Times keep sub-microsecond precision, far finer than any file system's clock tick.
+ */
+export function identityOf(stat: Stats): FileIdentity {
   return {
     dev: stat.dev,
     ino: stat.ino,
     size: stat.size,
-    mtimeNs: stat.mtimeNs,
-    ctimeNs: stat.ctimeNs,
+    mtimeMs: stat.mtimeMs,
+    ctimeMs: stat.ctimeMs,
   };
 }
 
@@ -168,14 +172,25 @@ export function sameIdentity(a: Expected, b: Expected): boolean {
     a.dev === b.dev &&
     a.ino === b.ino &&
     a.size === b.size &&
-    a.mtimeNs === b.mtimeNs &&
-    a.ctimeNs === b.ctimeNs
+    a.mtimeMs === b.mtimeMs &&
+    a.ctimeMs === b.ctimeMs
+  );
+}
+
+/** `sameIdentity` against a fresh stat, without building an identity: the listing's hot path. */
+export function statMatches(stat: Stats, identity: FileIdentity): boolean {
+  return (
+    stat.ino === identity.ino &&
+    stat.size === identity.size &&
+    stat.mtimeMs === identity.mtimeMs &&
+    stat.ctimeMs === identity.ctimeMs &&
+    stat.dev === identity.dev
   );
 }
 
 /** The identity of the entry at `path` without following a symlink, or "absent". */
 export function identityAt(fs: FsOps, path: string): { identity: Expected; isFile: boolean } {
-  const stat = fs.lstatSync(path, { bigint: true, throwIfNoEntry: false });
+  const stat = fs.lstatSync(path, { throwIfNoEntry: false });
   return stat === undefined
     ? { identity: "absent", isFile: false }
     : { identity: identityOf(stat), isFile: stat.isFile() };
