@@ -34,21 +34,27 @@ export interface TreeRead {
   slowestMs: number;
 }
 
-type Outcome = { record: NamedAgentRecord } | { skipped: SkippedFile };
+type Outcome = { record: NamedAgentRecord; skipped?: undefined } | { skipped: SkippedFile };
 
 interface Cached {
   identity: FileIdentity;
   outcome: Outcome;
 }
 
-interface Names {
-  identity: FileIdentity;
-  entries: { name: string; isFile: boolean }[];
+/** One `*.json` name of the tree, with what was last read from it (while that can be trusted). */
+interface Candidate {
+  name: string;
+  isFile: boolean;
+  path: string;
+  /** As reports name it: `x.json` or `retired/x.json`. */
+  file: string;
+  cached: Cached | null;
 }
 
 export class TreeReader {
-  private names: Names | null = null;
-  private files = new Map<string, Cached>();
+  /** The last name list, kept while the directory's identity says it is current. */
+  private listed: { identity: FileIdentity; candidates: Candidate[] } | null = null;
+  private candidates: Candidate[] = [];
 
   constructor(
     private readonly fs: FsOps,
@@ -62,68 +68,92 @@ export class TreeReader {
     const now = Date.now();
     const records: NamedAgentRecord[] = [];
     const skipped: SkippedFile[] = [];
-    const files = new Map<string, Cached>();
     let slowestMs = 0;
-    for (const entry of this.candidates(now)) {
-      const file = `${this.prefix}${entry.name}`;
-      if (!entry.isFile) {
-        skipped.push({ file, reason: "not-regular-file", message: NOT_REGULAR });
+    for (const candidate of this.refreshNames(now)) {
+      if (!candidate.isFile) {
+        skipped.push({ file: candidate.file, reason: "not-regular-file", message: NOT_REGULAR });
         continue;
       }
-      const path = `${this.dir}${sep}${entry.name}`;
-      const cached = this.files.get(entry.name);
       let outcome: Outcome | null = null;
-      if (cached) {
-        const stat = this.fs.lstatSync(path, { throwIfNoEntry: false });
-        if (stat === undefined) continue;
-        if (statMatches(stat, cached.identity)) {
-          outcome = cached.outcome;
-          files.set(entry.name, cached);
+      const cached = candidate.cached;
+      if (cached !== null) {
+        const stat = this.fs.lstatSync(candidate.path, { throwIfNoEntry: false });
+        if (stat === undefined) {
+          candidate.cached = null;
+          continue;
         }
+        if (statMatches(stat, cached.identity)) outcome = cached.outcome;
       }
       if (outcome === null) {
         const started = performance.now();
-        const read = readEntry(this.fs, path, MAX_FILE_BYTES);
-        if (read.kind === "absent") continue;
-        if (read.kind === "bytes") {
-          const decoded = decodeRecord(entry.name.slice(0, -".json".length), read.bytes);
-          outcome = decoded.ok
-            ? { record: deepFreeze(decoded.record) }
-            : { skipped: { file, reason: decoded.issue.reason, message: decoded.issue.message } };
-          if (!this.isRacy(read.identity, now))
-            files.set(entry.name, { identity: read.identity, outcome });
-        } else {
-          const message =
-            read.kind === "too-large"
-              ? `larger than ${MAX_FILE_BYTES} bytes (${read.size} bytes)`
-              : NOT_REGULAR;
-          outcome = { skipped: { file, reason: read.kind, message } };
-        }
+        outcome = this.readOne(candidate, now);
         slowestMs = Math.max(slowestMs, performance.now() - started);
+        if (outcome === null) continue;
       }
-      if ("record" in outcome) records.push(outcome.record);
+      if (outcome.skipped === undefined) records.push(outcome.record);
       else skipped.push(outcome.skipped);
     }
-    this.files = files;
     return { records, skipped, slowestMs };
   }
 
-  /** The candidate names (`*.json`, not hidden), sorted; the last list while the directory is unchanged. */
-  private candidates(now: number): Names["entries"] {
+  /** Reads and decodes one file, caching the result unless the file changed too recently. */
+  private readOne(candidate: Candidate, now: number): Outcome | null {
+    candidate.cached = null;
+    const read = readEntry(this.fs, candidate.path, MAX_FILE_BYTES);
+    if (read.kind === "absent") return null;
+    if (read.kind !== "bytes") {
+      const message =
+        read.kind === "too-large"
+          ? `larger than ${MAX_FILE_BYTES} bytes (${read.size} bytes)`
+          : NOT_REGULAR;
+      return { skipped: { file: candidate.file, reason: read.kind, message } };
+    }
+    const decoded = decodeRecord(candidate.name.slice(0, -".json".length), read.bytes);
+    const outcome: Outcome = decoded.ok
+      ? { record: deepFreeze(decoded.record) }
+      : {
+          skipped: {
+            file: candidate.file,
+            reason: decoded.issue.reason,
+            message: decoded.issue.message,
+          },
+        };
+    if (!this.isRacy(read.identity, now)) candidate.cached = { identity: read.identity, outcome };
+    return outcome;
+  }
+
+  /**
+   * The candidate names (`*.json`, not hidden), sorted. The last list is reused while the
+   * directory's identity is unchanged (any create, delete or rename changes it); a fresh list
+   * keeps what was cached for the names it still has.
+   */
+  private refreshNames(now: number): Candidate[] {
     const before = identityAt(this.fs, this.dir).identity;
-    if (this.names && before !== "absent" && sameIdentity(before, this.names.identity))
-      return this.names.entries;
-    const entries = listDirectory(this.fs, this.dir)
+    if (this.listed && before !== "absent" && sameIdentity(before, this.listed.identity)) {
+      return this.listed.candidates;
+    }
+    const previous = new Map(
+      this.candidates.map((candidate) => [candidate.name, candidate.cached]),
+    );
+    this.candidates = listDirectory(this.fs, this.dir)
       .filter((entry) => !entry.name.startsWith(".") && entry.name.endsWith(".json"))
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    this.names =
-      before === "absent" || this.isRacy(before, now) ? null : { identity: before, entries };
-    return entries;
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .map((entry) => ({
+        name: entry.name,
+        isFile: entry.isFile,
+        path: `${this.dir}${sep}${entry.name}`,
+        file: `${this.prefix}${entry.name}`,
+        cached: entry.isFile ? (previous.get(entry.name) ?? null) : null,
+      }));
+    this.listed =
+      before === "absent" || this.isRacy(before, now)
+        ? null
+        : { identity: before, candidates: this.candidates };
+    return this.candidates;
   }
 
   private isRacy(identity: FileIdentity, now: number): boolean {
-    const changed = Math.max(identity.mtimeMs, identity.ctimeMs);
-    return now - changed < this.racyMs;
+    return now - Math.max(identity.mtimeMs, identity.ctimeMs) < this.racyMs;
   }
 }
 
