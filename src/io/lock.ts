@@ -100,6 +100,16 @@ function tryCreate(
     }
     throw ioError("write lock", lockPath, error);
   }
+  // While our descriptor is open the inode cannot be reused: the same inode at the path is ours.
+  let mine: { dev: number; ino: number };
+  try {
+    const stat = fs.fstatSync(fd);
+    mine = { dev: stat.dev, ino: stat.ino };
+  } catch (error) {
+    fs.closeSync(fd);
+    fs.unlinkSync(lockPath);
+    throw ioError("stat lock", lockPath, error);
+  }
   const heartbeat = setInterval(
     () => {
       try {
@@ -119,24 +129,21 @@ function tryCreate(
       released = true;
       clearInterval(heartbeat);
       try {
-        fs.closeSync(fd);
-      } catch {
-        // Closing cannot fail in a way that matters here; the unlink below is what frees the lock.
+        const current = fs.lstatSync(lockPath, { throwIfNoEntry: false });
+        // Not ours any more (taken over while we were stalled): the new holder's to free.
+        if (current && current.ino === mine.ino && current.dev === mine.dev)
+          fs.unlinkSync(lockPath);
+      } catch (error) {
+        if (errnoCode(error) !== "ENOENT") throw ioError("remove lock", lockPath, error);
+      } finally {
+        try {
+          fs.closeSync(fd);
+        } catch {
+          // Closing cannot fail in a way that matters: the unlink above freed the lock.
+        }
       }
-      removeIfOurs(ctx, lockPath, token);
     },
   };
-}
-
-/** Unlinks the lock only if it still carries our token: a taker-over's lock is not ours to free. */
-function removeIfOurs(ctx: WriteContext, lockPath: string, token: string): void {
-  const current = readLock(ctx, lockPath);
-  if (current?.token !== token) return;
-  try {
-    ctx.fs.unlinkSync(lockPath);
-  } catch (error) {
-    if (errnoCode(error) !== "ENOENT") throw ioError("remove lock", lockPath, error);
-  }
 }
 
 export function readLock(ctx: WriteContext, lockPath: string): LockInfo | null {
