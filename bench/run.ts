@@ -12,6 +12,8 @@ import { type Comparison, formatTable } from "./harness.js";
 import { benchList } from "./list.js";
 import { benchLoad, formatLoad } from "./load.js";
 import { benchMigrate } from "./migrate.js";
+import { benchScale, formatScale } from "./scale.js";
+import { benchSqlite } from "./sqlite.js";
 import { benchUpsert } from "./upsert.js";
 
 const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
@@ -35,6 +37,10 @@ const config = {
   loadRecords: quick ? 200 : 1_000,
   loadClients: quick ? 10 : 50,
   loadCalls: quick ? 20 : 200,
+  sqliteRecords: quick ? 1_000 : 10_000,
+  sqliteWrites: quick ? 50 : 300,
+  sqliteRounds: quick ? 3 : 5,
+  scaleRecords: quick ? 0 : 100_000,
 };
 
 const work = mkdtempSync(join(tmpdir(), "agentmux-registry-bench-"));
@@ -75,6 +81,20 @@ try {
     }),
   );
 
+  const sqliteDir = join(work, "sqlite");
+  mkdirSync(sqliteDir, { mode: 0o700 });
+  results.push(
+    ...(await benchSqlite({
+      dir: sqliteDir,
+      records: config.sqliteRecords,
+      writes: config.sqliteWrites,
+      rounds: config.sqliteRounds,
+    })),
+  );
+
+  const scale =
+    config.scaleRecords > 0 ? benchScale(join(work, "scale"), config.scaleRecords) : null;
+
   const loadDir = join(work, "load");
   mkdirSync(loadDir, { mode: 0o700 });
   const load = await benchLoad({
@@ -95,8 +115,11 @@ try {
     "\nlist baseline: readdirSync + readFileSync + JSON.parse per `.json` name, no validation." +
       "\nupsert baseline: openSync(tmp, 'wx', 0o600) + writeSync + fsyncSync + closeSync + renameSync" +
       " + directory open/fsyncSync/close per record, file text prepared in advance." +
-      "\nimport baseline: one registry.upsert() per record; case: migrateFromSqliteOnce over 30 SQLite databases.",
+      "\nimport baseline: one registry.upsert() per record; case: migrateFromSqliteOnce over 30 SQLite databases." +
+      "\nvs SQLite: better-sqlite3, one table indexed on (definition_id, last_launched_at_ms), WAL," +
+      " synchronous=FULL, one transaction per write; the registry lists warm (its cache settled).",
   );
+  if (scale) console.log(`\n${formatScale(scale)}`);
   console.log(`\n${formatLoad(load)}`);
   // Like the listing's record count, a correctness check: a failed request is not a figure.
   if (load.hammer.errors > 0 || load.writer.errors > 0) process.exitCode = 1;

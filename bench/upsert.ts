@@ -12,6 +12,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  writeFileSync,
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -54,7 +55,7 @@ export async function benchUpsert(options: UpsertOptions): Promise<Comparison> {
   }
 
   let registry: Registry | undefined;
-  const [baseline, upsert] = await alternate(rounds, [
+  const [baseline, upsert, update] = await alternate(rounds, [
     {
       label: "baseline",
       setup: freshDir,
@@ -87,7 +88,28 @@ export async function benchUpsert(options: UpsertOptions): Promise<Comparison> {
         }
       },
     },
+    {
+      label: "update",
+      setup: async () => {
+        // Untimed: the records to update, already on disk and settled in a registry.
+        const dir = freshDir();
+        for (const { id, text } of files)
+          writeFileSync(join(dir, `${id}.json`), text, { mode: 0o600 });
+        registry = await Registry.open(dir, { agentsBase: options.agentsBase });
+      },
+      run: async () => {
+        for (const record of records) {
+          const outcome = await registry?.update(record.data.instance_id, (r) => {
+            r.data.last_launched_at_ms += 1;
+            return r;
+          });
+          if (outcome?.status !== "updated") {
+            throw new Error(`update ${record.data.instance_id}: ${JSON.stringify(outcome)}`);
+          }
+        }
+      },
+    },
   ]);
   if (current) rmSync(current, { recursive: true, force: true });
-  return { title: `upsert ${count} new records`, items: count, baseline, cases: [upsert] };
+  return { title: `write ${count} records`, items: count, baseline, cases: [upsert, update] };
 }
