@@ -12,7 +12,7 @@ import type { NamedAgentRecord } from "../core/schema.js";
 import { defaultPaths } from "../io/paths.js";
 import { Registry } from "../registry.js";
 import { DEFAULT_PORT } from "../server/port.js";
-import { agentJson, RegistryService } from "../service.js";
+import { agentJson, RegistryService, sortNewestFirst } from "../service.js";
 import { type MigrateProgress, migrateFromSqliteOnce } from "../sqlite/migrate.js";
 import { agentDetails, agentTable, type Colors, colorsFor, printable } from "./format.js";
 
@@ -136,7 +136,7 @@ function buildProgram(
           usage("--all and --limit cannot be used together");
         const { service, registry, print, colors, reportSkipped } = await context(command);
         const agents = options.all
-          ? sortByLaunch(await registry.listActive()).filter(
+          ? sortNewestFirst(await registry.listActive()).filter(
               (record) =>
                 options.definition === undefined ||
                 record.data.definition_id === options.definition,
@@ -360,18 +360,6 @@ function buildProgram(
     });
 
   return program;
-}
-
-function sortByLaunch(records: NamedAgentRecord[]): NamedAgentRecord[] {
-  return [...records].sort(
-    (a, b) =>
-      b.data.last_launched_at_ms - a.data.last_launched_at_ms ||
-      (a.data.instance_id < b.data.instance_id
-        ? -1
-        : a.data.instance_id > b.data.instance_id
-          ? 1
-          : 0),
-  );
 }
 
 const describe = (record: NamedAgentRecord) =>
