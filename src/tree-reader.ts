@@ -15,8 +15,8 @@ import { sep } from "node:path";
 import { performance } from "node:perf_hooks";
 import { decodeRecord, MAX_FILE_BYTES, type NamedAgentRecord } from "./core/schema.js";
 import {
+  currentIdentity,
   type FileIdentity,
-  identityAt,
   listDirectory,
   readEntry,
   sameIdentity,
@@ -128,7 +128,7 @@ export class TreeReader {
    * keeps what was cached for the names it still has.
    */
   private refreshNames(now: number): Candidate[] {
-    const before = identityAt(this.fs, this.dir).identity;
+    const before = currentIdentity(this.fs, this.dir);
     if (this.listed && before !== "absent" && sameIdentity(before, this.listed.identity)) {
       return this.listed.candidates;
     }

@@ -78,8 +78,8 @@ export function readEntry(fs: FsOps, path: string, maxBytes: number): EntryRead 
 /** Whether a directory entry of that name exists, whatever it is (a dangling symlink counts). */
 export function entryExists(fs: FsOps, path: string): boolean {
   try {
-    fs.lstatSync(path);
-    return true;
+    // No exception for the common "absent": building one costs more than the syscall.
+    return fs.lstatSync(path, { throwIfNoEntry: false }) !== undefined;
   } catch (error) {
     const code = errnoCode(error);
     if (code === "ENOENT" || code === "ENOTDIR") return false;
@@ -143,8 +143,8 @@ export type Expected = FileIdentity | "absent";
 
 export function currentIdentity(fs: FsOps, path: string): Expected {
   try {
-    const stat = fs.lstatSync(path);
-    return identityOf(stat);
+    const stat = fs.lstatSync(path, { throwIfNoEntry: false });
+    return stat === undefined ? "absent" : identityOf(stat);
   } catch (error) {
     const code = errnoCode(error);
     if (code === "ENOENT" || code === "ENOTDIR") return "absent";
@@ -186,14 +186,6 @@ export function statMatches(stat: Stats, identity: FileIdentity): boolean {
     stat.ctimeMs === identity.ctimeMs &&
     stat.dev === identity.dev
   );
-}
-
-/** The identity of the entry at `path` without following a symlink, or "absent". */
-export function identityAt(fs: FsOps, path: string): { identity: Expected; isFile: boolean } {
-  const stat = fs.lstatSync(path, { throwIfNoEntry: false });
-  return stat === undefined
-    ? { identity: "absent", isFile: false }
-    : { identity: identityOf(stat), isFile: stat.isFile() };
 }
 
 /**
