@@ -21,8 +21,10 @@ export function idProblem(id: unknown): string | null {
     if (id.endsWith(".")) return "an id must not end with '.'";
     return "an id may only contain A-Z a-z 0-9 . _ -";
   }
-  const device = id.split(".", 1)[0] ?? "";
-  if (DEVICE_NAME.test(device)) return `'${device}' is a reserved device name on Windows`;
+  const dot = id.indexOf(".");
+  const device = dot < 0 ? id : id.slice(0, dot);
+  if (device.length <= 4 && DEVICE_NAME.test(device))
+    return `'${device}' is a reserved device name on Windows`;
   return null;
 }
 

@@ -89,6 +89,10 @@ enum Char {
   CloseBrace = 0x7d,
 }
 
+/** A backslash or a control character: the string needs the careful loop. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
+const NEEDS_SLOW_PATH = /[\\\u0000-\u001f]/;
+
 const ESCAPES: Record<string, string> = {
   '"': '"',
   "\\": "\\",
@@ -218,8 +222,13 @@ class Parser {
   private parseString(): string {
     const text = this.text;
     const start = this.pos + 1;
+    // Fast path: no escape and no control character before the closing quote (nearly always).
+    const close = text.indexOf('"', start);
+    if (close >= 0 && !NEEDS_SLOW_PATH.test(text.slice(start, close))) {
+      this.pos = close + 1;
+      return text.slice(start, close);
+    }
     let pos = start;
-    // Fast path: no escapes before the closing quote.
     for (;;) {
       const c = text.charCodeAt(pos);
       if (c === Char.Quote) {

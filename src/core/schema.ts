@@ -92,6 +92,8 @@ export const DATA_FIELDS: ReadonlyArray<readonly [keyof NamedAgentData & string,
 ];
 
 export const KNOWN_DATA_FIELDS: ReadonlySet<string> = new Set(DATA_FIELDS.map(([name]) => name));
+/** DATA_FIELDS with each field's name in messages, built once rather than per record. */
+const FIELD_CHECKS = DATA_FIELDS.map(([name, kind]) => [name, kind, `data.${name}`] as const);
 export const KNOWN_TOP_FIELDS: ReadonlySet<string> = new Set(["schema_version", "data"]);
 
 /** The lowest schema that can express `data`: writers stamp this, not the maximum. */
@@ -178,6 +180,8 @@ function describe(value: JsonValue): string {
 }
 
 const DRIVE_PREFIX = /^[A-Za-z]:/;
+/** One segment that starts with a letter, digit, `_` or `-`: never `.`, `..`, a drive or a separator. */
+const SIMPLE_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 /** Segments Windows would collapse to `..` (trailing dots and spaces are stripped there). */
 const DOTS_ONLY = /^\.\.[. ]*$/;
 
@@ -187,6 +191,8 @@ const DOTS_ONLY = /^\.\.[. ]*$/;
  * (the original let `..\..\sneaky` through there).
  */
 export function workingDirProblem(workingDir: string): string | null {
+  // The common case, one plain name (a slug), needs none of the checks below.
+  if (SIMPLE_NAME.test(workingDir)) return null;
   if (workingDir.length === 0) return "working_dir is empty";
   if (hasControlCharacter(workingDir)) return "working_dir contains a control character";
   if (workingDir.startsWith("/") || workingDir.startsWith("\\")) {
@@ -261,9 +267,10 @@ export function validateTree(
   }
 
   const record: Record<string, unknown> = {};
-  for (const [name, kind] of DATA_FIELDS) {
-    const field = `data.${name}`;
+  let known = 0;
+  for (const [name, kind, field] of FIELD_CHECKS) {
     const value = data.get(name);
+    if (value !== undefined) known++;
     switch (kind) {
       case "required-string":
       case "string":
@@ -329,8 +336,11 @@ export function validateTree(
   }
   if (issues.length > 0) return { ok: false, issues };
 
-  for (const [key, member] of data) {
-    if (!KNOWN_DATA_FIELDS.has(key)) setOwn(record, key, toPlain(member));
+  // Fields of newer versions, if any (counted: most records have none to look for).
+  if (data.size > known) {
+    for (const [key, member] of data) {
+      if (!KNOWN_DATA_FIELDS.has(key)) setOwn(record, key, toPlain(member));
+    }
   }
   const out: Record<string, unknown> = {};
   for (const [key, member] of top) {
