@@ -55,6 +55,8 @@ export class TreeReader {
   /** The last name list, kept while the directory's identity says it is current. */
   private listed: { identity: FileIdentity; candidates: Candidate[] } | null = null;
   private candidates: Candidate[] = [];
+  /** One read buffer for every file (decoding copies what it keeps). */
+  private scratch: Buffer | undefined;
 
   constructor(
     private readonly fs: FsOps,
@@ -99,7 +101,8 @@ export class TreeReader {
   /** Reads and decodes one file, caching the result unless the file changed too recently. */
   private readOne(candidate: Candidate, now: number): Outcome | null {
     candidate.cached = null;
-    const read = readEntry(this.fs, candidate.path, MAX_FILE_BYTES);
+    this.scratch ??= Buffer.allocUnsafe(MAX_FILE_BYTES + 1);
+    const read = readEntry(this.fs, candidate.path, MAX_FILE_BYTES, this.scratch);
     if (read.kind === "absent") return null;
     if (read.kind !== "bytes") {
       const message =
@@ -163,7 +166,11 @@ const NOT_REGULAR = "not a regular file (directory, symlink or device)";
 function deepFreeze<T>(value: T): T {
   if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value);
-    for (const member of Object.values(value)) deepFreeze(member);
+    const object = value as Record<string, unknown>;
+    for (const key in object) {
+      const member = object[key];
+      if (typeof member === "object" && member !== null) deepFreeze(member);
+    }
   }
   return value;
 }
