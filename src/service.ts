@@ -88,13 +88,34 @@ export class RegistryService {
     options: { definitionId?: string; limit?: number } = {},
   ): Promise<NamedAgentRecord[]> {
     const limit = listLimit(options.limit);
-    const records = await this.registry.listActive();
+    const sorted = this.newestFirst(await this.registry.listActive());
     const matching =
       options.definitionId === undefined
-        ? records
-        : records.filter((record) => record.data.definition_id === options.definitionId);
-    return sortNewestFirst(matching).slice(0, limit);
+        ? sorted
+        : sorted.filter((record) => record.data.definition_id === options.definitionId);
+    return matching.slice(0, limit);
   }
+
+  /**
+   * The listing sorted newest first, reused while the listing holds the very same records (the
+   * registry's listing cache hands out the same frozen objects until a file changes): comparing
+   * the elements costs far less than sorting them again.
+   */
+  private newestFirst(records: NamedAgentRecord[]): NamedAgentRecord[] {
+    const last = this.lastSort;
+    if (
+      last &&
+      last.input.length === records.length &&
+      last.input.every((record, i) => record === records[i])
+    ) {
+      return last.sorted;
+    }
+    const sorted = sortNewestFirst(records);
+    this.lastSort = { input: records, sorted };
+    return sorted;
+  }
+
+  private lastSort: { input: NamedAgentRecord[]; sorted: NamedAgentRecord[] } | null = null;
 
   /** The Trash, newest launch first. */
   async listRetired(): Promise<NamedAgentRecord[]> {

@@ -11,6 +11,7 @@
  * and is read again next time — git's "racy" rule.
  */
 
+import type { Stats } from "node:fs";
 import { sep } from "node:path";
 import { performance } from "node:perf_hooks";
 import { decodeRecord, MAX_FILE_BYTES, type NamedAgentRecord } from "./core/schema.js";
@@ -22,7 +23,7 @@ import {
   sameIdentity,
   statMatches,
 } from "./io/files.js";
-import type { FsOps } from "./io/fs.js";
+import { errnoCode, type FsOps } from "./io/fs.js";
 import type { SkippedFile } from "./registry.js";
 
 /** Longer than any file system's timestamp granularity that matters here (FAT: 2 s). */
@@ -79,8 +80,8 @@ export class TreeReader {
       let outcome: Outcome | null = null;
       const cached = candidate.cached;
       if (cached !== null) {
-        const stat = this.fs.lstatSync(candidate.path, { throwIfNoEntry: false });
-        if (stat === undefined) {
+        const stat = statOrNull(this.fs, candidate.path);
+        if (stat === null) {
           candidate.cached = null;
           continue;
         }
@@ -161,6 +162,20 @@ export class TreeReader {
 }
 
 const NOT_REGULAR = "not a regular file (directory, symlink or device)";
+
+/**
+ * `lstat` without an options object: Node parses options on every call, which on a 10,000-file
+ * warm listing costs more than the rare exception for a file that vanished meanwhile.
+ */
+function statOrNull(fs: FsOps, path: string): Stats | null {
+  try {
+    return fs.lstatSync(path);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR") return null;
+    throw error;
+  }
+}
 
 /** Cached records are shared by every listing: frozen, so no caller can change another's copy. */
 function deepFreeze<T>(value: T): T {

@@ -41,6 +41,32 @@ describe("RegistryService", () => {
     await rejectsWith(service.listNamedAgents({ limit: 1.5 }), "INVALID_ARGUMENT");
   });
 
+  test("listNamedAgents follows changes between calls (its sort is reused only for the same records)", async (t) => {
+    const { registry, service } = await setup(t);
+    await registry.upsert(makeRecord("a", { last_launched_at_ms: 1 }));
+    await registry.upsert(makeRecord("b", { last_launched_at_ms: 2 }));
+    const first = await service.listNamedAgents();
+    assert.deepEqual(
+      first.map((r) => r.data.instance_id),
+      ["b", "a"],
+    );
+    assert.equal(
+      await service.listNamedAgents().then((l) => l[0]),
+      first[0],
+      "unchanged: the same objects",
+    );
+    await registry.update("a", (r) => ({ ...r, data: { ...r.data, last_launched_at_ms: 3 } }));
+    assert.deepEqual(
+      (await service.listNamedAgents()).map((r) => r.data.instance_id),
+      ["a", "b"],
+    );
+    await registry.retire("a");
+    assert.deepEqual(
+      (await service.listNamedAgents()).map((r) => r.data.instance_id),
+      ["b"],
+    );
+  });
+
   test("listNamedAgents: absent limit means 200, and at most 1000", async (t) => {
     const { registry, service } = await setup(t);
     await registry.importRecords(
