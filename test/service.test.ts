@@ -53,7 +53,6 @@ describe("RegistryService", () => {
     assert.equal(
       await service.listNamedAgents().then((l) => l[0]),
       first[0],
-      "unchanged: the same objects",
     );
     await registry.update("a", (r) => ({ ...r, data: { ...r.data, last_launched_at_ms: 3 } }));
     assert.deepEqual(
