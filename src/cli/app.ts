@@ -16,7 +16,7 @@ import { agentJson, RegistryService, sortNewestFirst } from "../service.js";
 import { type MigrateProgress, migrateFromSqliteOnce } from "../sqlite/migrate.js";
 import { agentDetails, agentTable, type Colors, colorsFor, printable } from "./format.js";
 
-export const EXIT = {
+const EXIT = {
   ok: 0,
   unexpected: 1,
   usage: 2,

@@ -164,7 +164,7 @@ export function currentIdentity(fs: FsOps, path: string): Expected {
  * Numbers, not bigints: a bigint stat costs half as much again, and listing 10,000 files is one
  * stat each. Times keep sub-microsecond precision, far finer than any file system's clock tick.
  */
-export function identityOf(stat: Stats): FileIdentity {
+function identityOf(stat: Stats): FileIdentity {
   return {
     dev: stat.dev,
     ino: stat.ino,
@@ -245,7 +245,7 @@ export async function writeFileAtomic(
  * rename fail with EPERM/EACCES/EBUSY. Bounded (about 2 s), and never falls back to an
  * in-place write, which could leave a torn file.
  */
-export async function renameWithRetry(ctx: WriteContext, from: string, to: string): Promise<void> {
+async function renameWithRetry(ctx: WriteContext, from: string, to: string): Promise<void> {
   const retryable = ctx.platform === "win32" ? WINDOWS_RETRYABLE : NONE;
   let waited = 0;
   for (let delay = 10; ; delay = Math.min(delay * 2, 250)) {
@@ -262,7 +262,7 @@ export async function renameWithRetry(ctx: WriteContext, from: string, to: strin
 
 const WINDOWS_RETRYABLE: ReadonlySet<string> = new Set(["EPERM", "EACCES", "EBUSY"]);
 const NONE: ReadonlySet<string> = new Set();
-export const RENAME_RETRY_BUDGET_MS = 2000;
+const RENAME_RETRY_BUDGET_MS = 2000;
 
 /**
  * Makes a rename or unlink in `dir` durable. Windows cannot open a directory for fsync, and some

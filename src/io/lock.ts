@@ -175,7 +175,7 @@ export function readLock(ctx: WriteContext, lockPath: string): LockInfo | null {
 /** A holder writes its content right after creating the file; an empty lock older than this is dead. */
 const EMPTY_LOCK_GRACE_MS = 1_000;
 
-export function isStale(holder: LockInfo, settings: LockSettings): boolean {
+function isStale(holder: LockInfo, settings: LockSettings): boolean {
   const age = Date.now() - holder.mtimeMs;
   if (holder.token === "") return age > Math.min(EMPTY_LOCK_GRACE_MS, settings.staleMs);
   if (

@@ -16,7 +16,7 @@ export const DEFAULT_SWEEP_AFTER_MS = 5 * 60_000;
 const RUST_TEMP_PREFIX = ".registry-tmp-";
 
 /** Whether `name` is one of the transient files a writer creates (temp or lock). */
-export function isTransientName(name: string): boolean {
+function isTransientName(name: string): boolean {
   return (
     name.startsWith(TEMP_PREFIX) ||
     name.startsWith(RUST_TEMP_PREFIX) ||

@@ -78,7 +78,7 @@ export type Anchored = { workingDir: string; base: string };
  * `/home/u/.agentmux/agents-old/x` is not under `/home/u/.agentmux/agents`, and neither is a user
  * path that merely has an `agents` segment somewhere.
  */
-export function anchorWorkingDirectory(
+function anchorWorkingDirectory(
   absolute: string,
   bases: readonly string[],
 ): Anchored | null {
