@@ -78,10 +78,7 @@ export type Anchored = { workingDir: string; base: string };
  * `/home/u/.agentmux/agents-old/x` is not under `/home/u/.agentmux/agents`, and neither is a user
  * path that merely has an `agents` segment somewhere.
  */
-function anchorWorkingDirectory(
-  absolute: string,
-  bases: readonly string[],
-): Anchored | null {
+function anchorWorkingDirectory(absolute: string, bases: readonly string[]): Anchored | null {
   if (!isAbsolute(absolute)) return null;
   const path = normalize(absolute);
   for (const rawBase of bases) {
