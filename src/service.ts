@@ -13,7 +13,7 @@ import { isValidId } from "./core/ids.js";
 import type { NamedAgentRecord } from "./core/schema.js";
 import { errnoCode } from "./io/fs.js";
 import type { Registry, SkippedFile } from "./registry.js";
-import { findSources, MARKER_NAME, MIGRATION_VERSION } from "./sqlite/migrate.js";
+import { findSources, MARKER_NAME, markerIsCurrent } from "./sqlite/migrate.js";
 
 export const DEFAULT_LIST_LIMIT = 200;
 export const MAX_LIST_LIMIT = 1000;
@@ -342,9 +342,8 @@ export class RegistryService {
 
   private async migrationProblem(): Promise<Problem | null> {
     if (this.home === undefined) return null;
-    const marker = await this.registry.readMarker(MARKER_NAME).catch(() => null);
-    const version = marker === null ? null : /^migration_version:\s*(\d+)\s*$/m.exec(marker);
-    if (version && Number(version[1]) >= MIGRATION_VERSION) return null;
+    // An unreadable marker (a directory, say) counts as no marker: the migration has not completed.
+    if (await markerIsCurrent(this.registry).catch(() => false)) return null;
     const sources = findSources(this.home).sources.length;
     if (sources === 0) return null;
     return {

@@ -296,10 +296,10 @@ export function findSources(home: string): Discovery {
 }
 
 /** A marker counts only with a `migration_version` line of at least the current version. */
-async function markerIsCurrent(registry: Registry): Promise<boolean> {
+export async function markerIsCurrent(registry: Registry): Promise<boolean> {
   const text = await registry.readMarker(MARKER_NAME);
   const match = text === null ? null : /^migration_version:\s*(\d+)\s*$/m.exec(text);
-  return match !== null && match !== undefined && Number(match[1]) >= MIGRATION_VERSION;
+  return match !== null && Number(match[1]) >= MIGRATION_VERSION;
 }
 
 async function writeMarker(registry: Registry, stats: MigrateStats): Promise<void> {
