@@ -1,6 +1,7 @@
 /**
- * `npm run bench [-- --quick]`: runs every benchmark in a temp directory (removed at the end)
- * and prints one markdown table to stdout. `BENCH_RECORDS=N` sets the listing size.
+ * `npm run bench [-- --quick] [-- --only list,write]`: runs the benchmarks (all, or those named:
+ * list, write, import, sqlite, scale, load) in a temp directory (removed at the end) and prints
+ * one markdown table to stdout. `BENCH_RECORDS=N` sets the listing size.
  * Figures are printed, never judged: the exit code says only whether the benchmarks ran.
  */
 
@@ -16,8 +17,18 @@ import { benchScale, formatScale } from "./scale.js";
 import { benchSqlite } from "./sqlite.js";
 import { benchUpsert } from "./upsert.js";
 
-const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
+const { values } = parseArgs({
+  options: { quick: { type: "boolean", default: false }, only: { type: "string" } },
+});
 const quick = values.quick === true;
+const BENCHMARKS = ["list", "write", "import", "sqlite", "scale", "load"] as const;
+const selected = new Set(values.only?.split(",").map((name) => name.trim()) ?? BENCHMARKS);
+for (const name of selected) {
+  if (!(BENCHMARKS as readonly string[]).includes(name)) {
+    throw new Error(`--only: unknown benchmark ${name} (known: ${BENCHMARKS.join(", ")})`);
+  }
+}
+const runs = (name: (typeof BENCHMARKS)[number]) => selected.has(name);
 
 function recordsFromEnv(fallback: number): number {
   const raw = process.env.BENCH_RECORDS;
@@ -58,51 +69,62 @@ try {
   mkdirSync(scratch, { mode: 0o700 });
 
   const results: Comparison[] = [];
-  results.push(
-    await benchList({ root, agentsBase, records: config.records, rounds: config.listRounds }),
-  );
-  results.push(
-    await benchUpsert({
-      dir: scratch,
-      agentsBase,
-      count: config.upserts,
-      rounds: config.upsertRounds,
-    }),
-  );
-
-  const importDir = join(work, "import");
-  mkdirSync(importDir, { mode: 0o700 });
-  results.push(
-    await benchMigrate({
-      dir: importDir,
-      rows: config.importRows,
-      databases: 30,
-      rounds: config.importRounds,
-    }),
-  );
-
-  const sqliteDir = join(work, "sqlite");
-  mkdirSync(sqliteDir, { mode: 0o700 });
-  results.push(
-    ...(await benchSqlite({
-      dir: sqliteDir,
-      records: config.sqliteRecords,
-      writes: config.sqliteWrites,
-      rounds: config.sqliteRounds,
-    })),
-  );
+  if (runs("list")) {
+    results.push(
+      await benchList({ root, agentsBase, records: config.records, rounds: config.listRounds }),
+    );
+  }
+  if (runs("write")) {
+    results.push(
+      await benchUpsert({
+        dir: scratch,
+        agentsBase,
+        count: config.upserts,
+        rounds: config.upsertRounds,
+      }),
+    );
+  }
+  if (runs("import")) {
+    const importDir = join(work, "import");
+    mkdirSync(importDir, { mode: 0o700 });
+    results.push(
+      await benchMigrate({
+        dir: importDir,
+        rows: config.importRows,
+        databases: 30,
+        rounds: config.importRounds,
+      }),
+    );
+  }
+  if (runs("sqlite")) {
+    const sqliteDir = join(work, "sqlite");
+    mkdirSync(sqliteDir, { mode: 0o700 });
+    results.push(
+      ...(await benchSqlite({
+        dir: sqliteDir,
+        records: config.sqliteRecords,
+        writes: config.sqliteWrites,
+        rounds: config.sqliteRounds,
+      })),
+    );
+  }
 
   const scale =
-    config.scaleRecords > 0 ? benchScale(join(work, "scale"), config.scaleRecords) : null;
+    runs("scale") && config.scaleRecords > 0
+      ? benchScale(join(work, "scale"), config.scaleRecords)
+      : null;
 
-  const loadDir = join(work, "load");
-  mkdirSync(loadDir, { mode: 0o700 });
-  const load = await benchLoad({
-    dir: loadDir,
-    records: config.loadRecords,
-    clients: config.loadClients,
-    calls: config.loadCalls,
-  });
+  let load: Awaited<ReturnType<typeof benchLoad>> | null = null;
+  if (runs("load")) {
+    const loadDir = join(work, "load");
+    mkdirSync(loadDir, { mode: 0o700 });
+    load = await benchLoad({
+      dir: loadDir,
+      records: config.loadRecords,
+      clients: config.loadClients,
+      calls: config.loadCalls,
+    });
+  }
 
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   const memGiB = (totalmem() / 2 ** 30).toFixed(1);
@@ -120,14 +142,16 @@ try {
       " synchronous=FULL, one transaction per write; the registry lists warm (its cache settled).",
   );
   if (scale) console.log(`\n${formatScale(scale)}`);
-  console.log(`\n${formatLoad(load)}`);
-  // Like the listing's record count, a correctness check: a failed request is not a figure.
-  if (load.hammer.errors > 0 || load.writer.errors > 0) process.exitCode = 1;
-  console.log(
-    "\nload: the service in its own process (serve --port 0); concurrent keep-alive clients each make" +
-      " sequential GET /api/agents calls (default limit 200); another process updates, upserts," +
-      " creates and deletes records meanwhile; every response must be a 200 with a valid listing.",
-  );
+  if (load) {
+    console.log(`\n${formatLoad(load)}`);
+    // Like the listing's record count, a correctness check: a failed request is not a figure.
+    if (load.hammer.errors > 0 || load.writer.errors > 0) process.exitCode = 1;
+    console.log(
+      "\nload: the service in its own process (serve --port 0); concurrent keep-alive clients each make" +
+        " sequential GET /api/agents calls (default limit 200); another process updates, upserts," +
+        " creates and deletes records meanwhile; every response must be a 200 with a valid listing.",
+    );
+  }
 } finally {
   cleanUp();
 }
