@@ -53,7 +53,14 @@ import {
   writeFileAtomic,
 } from "./io/files.js";
 import { type FsOps, realFs } from "./io/fs.js";
-import { acquireLock, DEFAULT_LOCK_SETTINGS, LOCK_PREFIX, type LockSettings } from "./io/lock.js";
+import {
+  acquireLock,
+  DEFAULT_LOCK_SETTINGS,
+  HOLDER_PREFIX,
+  LOCK_PREFIX,
+  LockHolder,
+  type LockSettings,
+} from "./io/lock.js";
 import { defaultPaths } from "./io/paths.js";
 import { DEFAULT_SWEEP_AFTER_MS, sweepStale } from "./io/sweep.js";
 import { KeyedMutex } from "./keyed-mutex.js";
@@ -166,6 +173,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private readonly activeReader: TreeReader;
   private readonly retiredReader: TreeReader;
   private readonly lockSettings: LockSettings;
+  private readonly lockHolder: LockHolder;
   private readonly sweepAfterMs: number;
 
   private constructor(root: string, options: RegistryOptions) {
@@ -185,6 +193,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       timeoutMs: positive("lockTimeoutMs", options.lockTimeoutMs, DEFAULT_LOCK_SETTINGS.timeoutMs),
       staleMs: positive("lockStaleMs", options.lockStaleMs, DEFAULT_LOCK_SETTINGS.staleMs),
     };
+    this.lockHolder = new LockHolder(this.io, this.root);
     this.sweepAfterMs = positive("sweepAfterMs", options.sweepAfterMs, DEFAULT_SWEEP_AFTER_MS);
     this.activeReader = new TreeReader(this.io.fs, this.root, "");
     this.retiredReader = new TreeReader(this.io.fs, this.retiredDir, `${RETIRED_DIR}/`);
@@ -199,6 +208,15 @@ export class Registry extends EventEmitter<RegistryEvents> {
     ensureDirectory(registry.io.fs, registry.retiredDir);
     if (options.sweepOnOpen !== false) registry.sweep();
     return registry;
+  }
+
+  /**
+   * Releases what the registry keeps open between writes: the lock holder file (closed and
+   * removed; it would otherwise be removed at process exit). Writes after `close()` still work
+   * and make a new one. Call it before unmounting the registry's file system.
+   */
+  close(): void {
+    this.lockHolder.close();
   }
 
   /**
@@ -234,7 +252,10 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private async upsertLocked(prepared: PreparedRecord): Promise<UpsertOutcome> {
     const { id } = prepared;
     const file = this.path("active", id);
-    const entry = readEntry(this.io.fs, file, MAX_FILE_BYTES);
+    // A new record is the common upsert: a failed open's exception costs more than this lstat.
+    const entry: EntryRead = entryExists(this.io.fs, file)
+      ? readEntry(this.io.fs, file, MAX_FILE_BYTES)
+      : { kind: "absent" };
     if (entry.kind === "absent") {
       if (entryExists(this.io.fs, this.path("retired", id))) {
         return this.refused(id, {
@@ -272,6 +293,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     if (
       !/^\.[A-Za-z0-9_-]+$/.test(name) ||
       name.startsWith(LOCK_PREFIX) ||
+      name.startsWith(HOLDER_PREFIX) ||
       name.startsWith(".tmp-")
     ) {
       throw new RegistryError("INVALID_ARGUMENT", `${JSON.stringify(name)} is not a marker name`, {
@@ -550,6 +572,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
         join(this.root, `${LOCK_PREFIX}${id}`),
         id,
         this.lockSettings,
+        this.lockHolder,
       );
       try {
         return await work();

@@ -12,7 +12,7 @@ import { describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { type FsOps, Registry, RegistryError } from "../src/index.js";
 import { TEMP_PREFIX } from "../src/io/files.js";
-import { LOCK_PREFIX } from "../src/io/lock.js";
+import { HOLDER_PREFIX, LOCK_PREFIX } from "../src/io/lock.js";
 import { makeRecord, namesIn, tempDir } from "./helpers.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -40,7 +40,7 @@ interface Fault {
 const injected = (code: string) => Object.assign(new Error(`${code}: injected`), { code });
 
 /** What a descriptor was opened for, from the name the registry gave the file. */
-type FdKind = "temp" | "lock" | "other";
+type FdKind = "temp" | "lock" | "holder" | "other";
 
 function kindOf(path: fs.PathLike, flags: fs.OpenMode | undefined): FdKind {
   const exclusive = typeof flags === "number" && (flags & fs.constants.O_EXCL) !== 0;
@@ -48,12 +48,13 @@ function kindOf(path: fs.PathLike, flags: fs.OpenMode | undefined): FdKind {
   const name = basename(String(path));
   if (name.startsWith(TEMP_PREFIX)) return "temp";
   if (name.startsWith(LOCK_PREFIX)) return "lock";
+  if (name.startsWith(HOLDER_PREFIX)) return "holder";
   return "other";
 }
 
 class FaultyFs {
   private readonly faults = new Map<FaultPoint, Fault>();
-  /** Descriptors opened through this fs and not closed yet. */
+  /** Descriptors opened through this fs and not closed yet (not the lock holder's, kept open). */
   readonly openFds = new Set<number>();
   /** What each open descriptor is: temp files and lock files are created with O_CREAT|O_EXCL. */
   private readonly kinds = new Map<number, FdKind>();
@@ -102,9 +103,10 @@ class FaultyFs {
       // openSync also reads records and opens directories: only the exclusive creates can fail.
       const kind = kindOf(path, flags);
       if (kind === "temp") this.fire("create-temp");
-      if (kind === "lock") this.fire("create-lock");
+      // Creating the lock holder file is the first lock's creation.
+      if (kind === "lock" || kind === "holder") this.fire("create-lock");
       const fd = fs.openSync(path, flags ?? "r", mode);
-      this.openFds.add(fd);
+      if (kind !== "holder") this.openFds.add(fd);
       this.kinds.set(fd, kind);
       return fd;
     }) as FsOps["openSync"],
@@ -118,7 +120,7 @@ class FaultyFs {
     },
     writeSync: ((fd: number, buffer: NodeJS.ArrayBufferView, offset?: number, length?: number) => {
       const kind = this.kinds.get(fd);
-      if (kind === "lock") this.fire("write-lock");
+      if (kind === "lock" || kind === "holder") this.fire("write-lock");
       if (kind === "temp") {
         this.fire("write");
         if (this.shortWrite > 0 && offset !== undefined && length !== undefined) {
@@ -139,7 +141,9 @@ class FaultyFs {
       fs.renameSync(from, to);
     },
     linkSync: (existing: fs.PathLike, target: fs.PathLike) => {
-      if (!basename(String(existing)).startsWith(LOCK_PREFIX)) this.fire("link");
+      // Linking the holder file to a lock name takes a record lock; other links move records.
+      if (basename(String(existing)).startsWith(HOLDER_PREFIX)) this.fire("create-lock");
+      else this.fire("link");
       fs.linkSync(existing, target);
     },
   };
@@ -631,11 +635,13 @@ const result = {};
 result.update = await attempt(() => registry.update("aaa", change));
 result.create = await attempt(() => registry.upsert(record));
 result.intact = fs.readFileSync(join(root, "aaa.json")).equals(before);
-result.names = fs.readdirSync(root).sort();
+// This live process's lock holder file is not a leftover.
+const names = () => fs.readdirSync(root).filter((name) => !name.startsWith(".lockholder-")).sort();
+result.names = names();
 fs.unlinkSync(filler);
 result.retryUpdate = await attempt(() => registry.update("aaa", change));
 result.retryCreate = await attempt(() => registry.upsert(record));
-result.namesAfter = fs.readdirSync(root).sort();
+result.namesAfter = names();
 process.stdout.write(JSON.stringify(result));
 `;
 

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { type RecordInput, Registry, type RegistryOptions } from "../src/index.js";
+import { HOLDER_PREFIX } from "../src/io/lock.js";
 
 /** A fresh temp directory for one test, removed when the test ends. */
 export function tempDir(t: TestContext, prefix = "amr-"): string {
@@ -46,5 +47,21 @@ export const fixturePath = (...parts: string[]) => join(import.meta.dirname, "fi
 
 export const readFixture = (...parts: string[]) => readFileSync(fixturePath(...parts));
 
-/** Every name in a directory, hidden ones included. */
-export const namesIn = (dir: string) => readdirSync(dir).sort();
+/**
+ * Every name in a directory, hidden ones included — except the lock holder file of this very
+ * process's registries, which a live registry keeps (FORMAT.md, "Record locks").
+ */
+export const namesIn = (dir: string) =>
+  readdirSync(dir)
+    .filter((name) => !isOwnLockHolder(dir, name))
+    .sort();
+
+/** Whether `name` is a lock holder file of a registry in this process. */
+export function isOwnLockHolder(dir: string, name: string): boolean {
+  if (!name.startsWith(HOLDER_PREFIX)) return false;
+  try {
+    return readFileSync(join(dir, name), "utf8").startsWith(`${process.pid} `);
+  } catch {
+    return false;
+  }
+}

@@ -119,7 +119,11 @@ describe("cross-process record locks", () => {
       seen.push(...namesIn(root).filter((name) => name.startsWith(".")));
       return r;
     });
+    // The lock, and the holder file every lock of this registry is a hard link to.
     assert.deepEqual(seen, [".lock-aaa"]);
+    const holders = fs.readdirSync(root).filter((name) => name.startsWith(".lockholder-"));
+    assert.equal(holders.length, 1);
+    assert.ok(!(holders[0] as string).endsWith(".json"));
   });
 
   test("bad lock options are INVALID_ARGUMENT", async (t) => {
@@ -257,5 +261,121 @@ describe("sweep of stale temp and lock files", () => {
     ]);
     assert.deepEqual(namesIn(join(root, "retired")), []);
     assert.deepEqual(registry.sweep(0).removed, [".tmp-bbb.1.fresh"]);
+  });
+});
+
+describe("lock holder file", () => {
+  const holderNames = (root: string) =>
+    fs.readdirSync(root).filter((name) => name.startsWith(".lockholder-"));
+
+  /** An fs that counts exclusive creates, and can refuse hard links. */
+  function countingFs(refuseLinks?: string) {
+    const count = { exclusiveCreates: 0, links: 0 };
+    const ops = {
+      ...fs,
+      openSync: ((path: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode | null) => {
+        if (typeof flags === "number" && (flags & fs.constants.O_EXCL) !== 0)
+          count.exclusiveCreates++;
+        return fs.openSync(path, flags ?? "r", mode);
+      }) as typeof fs.openSync,
+      linkSync: ((existing: fs.PathLike, target: fs.PathLike) => {
+        count.links++;
+        if (refuseLinks) throw Object.assign(new Error(refuseLinks), { code: refuseLinks });
+        fs.linkSync(existing, target);
+      }) as typeof fs.linkSync,
+    };
+    return { count, ops };
+  }
+
+  test("every lock is a hard link to one holder file: a write creates no lock inode", async (t) => {
+    const { count, ops } = countingFs();
+    const { registry, root } = await tempRegistry(t, { fs: ops });
+    let lockIno: number | undefined;
+    await registry.upsert(makeRecord("aaa"));
+    await registry.update("aaa", (record) => {
+      lockIno = fs.statSync(join(root, ".lock-aaa")).ino;
+      return record;
+    });
+    for (let i = 0; i < 10; i++) await registry.upsert(makeRecord(`r${i}`));
+    const [holder] = holderNames(root);
+    assert.ok(holder);
+    assert.equal(lockIno, fs.statSync(join(root, holder)).ino);
+    assert.match(fs.readFileSync(join(root, holder), "utf8"), new RegExp(`^${process.pid} `));
+    // 12 locks (one per operation) are 12 links; 11 writes (the update changed nothing) are 11
+    // temp files, and the holder file is the only other exclusive create.
+    assert.deepEqual(count, { exclusiveCreates: 12, links: 12 });
+    assert.deepEqual(
+      namesIn(root).filter((name) => name.startsWith(".")),
+      [],
+    );
+  });
+
+  test("where hard links are refused, locks are created as files, and links are not tried again", async (t) => {
+    const { count, ops } = countingFs("EPERM");
+    const { registry, root } = await tempRegistry(t, { fs: ops });
+    await registry.upsert(makeRecord("aaa"));
+    let lockContent = "";
+    await registry.update("aaa", (record) => {
+      lockContent = fs.readFileSync(join(root, ".lock-aaa"), "utf8");
+      return record;
+    });
+    await registry.upsert(makeRecord("bbb"));
+    assert.match(lockContent, new RegExp(`^${process.pid} ${hostname()} [0-9a-f]{16}\n$`));
+    assert.equal(count.links, 1, "one refused link, then lock files");
+    assert.equal((await registry.get("bbb"))?.data.instance_id, "bbb");
+  });
+
+  test("a holder file removed under a live registry is made again", async (t) => {
+    const { registry, root } = await tempRegistry(t);
+    await registry.upsert(makeRecord("aaa"));
+    const [first] = holderNames(root);
+    fs.unlinkSync(join(root, first as string));
+    await registry.upsert(makeRecord("bbb"));
+    const [second] = holderNames(root);
+    assert.ok(second && second !== first);
+    assert.equal((await registry.get("bbb"))?.data.instance_id, "bbb");
+  });
+
+  test("close() removes the holder file; a later write makes a new one", async (t) => {
+    const { registry, root } = await tempRegistry(t);
+    await registry.upsert(makeRecord("aaa"));
+    assert.equal(holderNames(root).length, 1);
+    registry.close();
+    assert.deepEqual(fs.readdirSync(root).sort(), ["aaa.json", "retired"]);
+    await registry.upsert(makeRecord("bbb"));
+    assert.equal(holderNames(root).length, 1);
+    registry.close();
+    assert.deepEqual(holderNames(root), []);
+  });
+
+  test("a process that exits removes its holder file; the sweep removes a dead one's", async (t) => {
+    const dir = tempDir(t);
+    const root = join(dir, "registry");
+    const child = spawnSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "--input-type=module",
+        "-e",
+        `const { Registry } = await import(${JSON.stringify(new URL("../src/index.ts", import.meta.url).href)});
+         const registry = await Registry.open(process.argv[1], { agentsBase: process.argv[2] });
+         await registry.upsert(${JSON.stringify(makeRecord("aaa"))});`,
+        root,
+        join(dir, "agents"),
+      ],
+      { encoding: "utf8", cwd: join(import.meta.dirname, "..") },
+    );
+    assert.equal(child.status, 0, child.stderr);
+    assert.deepEqual(fs.readdirSync(root).sort(), ["aaa.json", "retired"]);
+
+    // A holder file left by a process killed before its exit: swept once it is old enough.
+    const dead = join(root, ".lockholder-0123456789abcdef");
+    fs.writeFileSync(dead, `${deadPid()} ${hostname()} 0123456789abcdef\n`);
+    const live = join(root, ".lockholder-fedcba9876543210");
+    fs.writeFileSync(live, `${process.pid} ${hostname()} fedcba9876543210\n`);
+    const registry = await Registry.open(root, { sweepOnOpen: false });
+    assert.deepEqual(registry.sweep(0).removed, [".lockholder-0123456789abcdef"]);
+    assert.ok(fs.existsSync(live));
   });
 });

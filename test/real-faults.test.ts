@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, type TestContext, test } from "node:test";
 import { Registry, RegistryError } from "../src/index.js";
@@ -67,6 +67,9 @@ describe("real faults", () => {
     );
     assert.deepEqual(readFileSync(join(root, "aaa.json")), before);
     assert.deepEqual(namesIn(root), ["aaa.json", "retired"]);
+    // The registry keeps its lock holder file open between writes: close it, or umount fails.
+    registry.close();
+    assert.deepEqual(readdirSync(root).sort(), ["aaa.json", "retired"]);
   });
 
   test("EPERM renaming over an immutable record leaves it intact and no temp behind", async (t) => {

@@ -357,6 +357,7 @@ function buildProgram(
         process.once("SIGTERM", stop);
       });
       await server.close();
+      service.registry.close();
     });
 
   return program;

@@ -470,6 +470,12 @@ export async function createFilesExclusive(
   return created;
 }
 
+/** Random per process, so that names stay unique across processes and pid reuse. */
+const PROCESS_NONCE = randomBytes(4).toString("hex");
+let tempCounter = 0;
+
+/** A counter, not fresh random bytes per write: those cost more than the write's rename. */
 function tempNameFor(target: string): string {
-  return `${dirname(target)}/${TEMP_PREFIX}${basename(target, ".json")}.${process.pid}.${randomBytes(6).toString("hex")}`;
+  tempCounter = (tempCounter + 1) % Number.MAX_SAFE_INTEGER;
+  return `${dirname(target)}/${TEMP_PREFIX}${basename(target, ".json")}.${process.pid}.${PROCESS_NONCE}${tempCounter.toString(36)}`;
 }

@@ -1,6 +1,10 @@
 /**
- * Cross-process record locks: `<root>/.lock-<id>`, created with O_EXCL, holding
- * `<pid> <host> <token>`. A holder refreshes the file's mtime while it holds the lock; a waiter
+ * Cross-process record locks: `<root>/.lock-<id>`, holding `<pid> <host> <token>`, taken by
+ * hard-linking the registry's holder file (`<root>/.lockholder-<token>`, created once with that
+ * content) to the lock name: link(2) fails with EEXIST as O_EXCL does, but creates no inode, which
+ * on some machines costs more than the fsyncs of the write it protects. Where hard links are not
+ * supported, the lock file is created with O_EXCL instead. A holder refreshes the file's mtime
+ * (the holder file's: every lock it holds is that one inode) while it holds the lock; a waiter
  * treats the lock as stale when its holder is a dead process on this host (checked at once) or
  * the mtime is older than `staleMs` (a holder on another host, a recycled pid). Waits are bounded
  * and end in `LOCK_TIMEOUT`.
@@ -13,11 +17,14 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
+import { join } from "node:path";
 import { RegistryError } from "../core/errors.js";
 import { ioError, type WriteContext } from "./files.js";
 import { constants, errnoCode } from "./fs.js";
 
 export const LOCK_PREFIX = ".lock-";
+/** Not a `.lock-` name: no record id can make a lock name collide with a holder file. */
+export const HOLDER_PREFIX = ".lockholder-";
 
 export interface LockSettings {
   /** Longest wait for a lock before `LOCK_TIMEOUT`. */
@@ -42,19 +49,135 @@ export interface LockInfo {
   mtimeMs: number;
 }
 
+/**
+ * The one file every lock of a registry links to. Created at the first lock and kept while the
+ * process runs (removed at exit; a dead process's is swept like its locks). One per `Registry`:
+ * its in-process mutex then guarantees that a lock name linked to this inode is the current
+ * holder's, never an earlier acquisition's.
+ */
+export class LockHolder {
+  private file: { fd: number; path: string; dev: number; ino: number; token: string } | null = null;
+  /** False once the file system refused a hard link: locks are then created with O_EXCL. */
+  private linkable = true;
+
+  constructor(
+    private readonly ctx: WriteContext,
+    private readonly dir: string,
+  ) {}
+
+  /** Takes `lockPath` by linking the holder file to it; null when it is taken, or links fail. */
+  tryLink(lockPath: string, settings: LockSettings): HeldLock | null | "unsupported" {
+    if (!this.linkable) return "unsupported";
+    for (let attempt = 0; ; attempt++) {
+      const file = this.open();
+      const { fs } = this.ctx;
+      try {
+        // A fresh mtime before the link: an idle holder file's is old, and the new lock must not
+        // look stale to a waiter on another host.
+        const now = new Date();
+        fs.futimesSync(file.fd, now, now);
+        fs.linkSync(file.path, lockPath);
+        return heldLock(this.ctx, lockPath, file, settings, false);
+      } catch (error) {
+        const code = errnoCode(error);
+        if (code === "EEXIST") return null;
+        // The holder file was swept or deleted under us: make a new one.
+        if (code === "ENOENT" && attempt === 0) {
+          this.discard();
+          continue;
+        }
+        // Maybe a file system without hard links (EPERM is also what an immutable directory
+        // says): the caller tries O_EXCL, and calls linksUnsupported() if that works.
+        if (code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP" || code === "EMLINK") {
+          return "unsupported";
+        }
+        throw ioError("link lock", lockPath, error);
+      }
+    }
+  }
+
+  /** Links failed where creating the lock file worked: stop trying links. */
+  linksUnsupported(): void {
+    this.linkable = false;
+  }
+
+  private open(): { fd: number; path: string; dev: number; ino: number; token: string } {
+    if (this.file) return this.file;
+    const token = randomBytes(8).toString("hex");
+    const path = join(this.dir, `${HOLDER_PREFIX}${token}`);
+    // The random name cannot exist: null here would be a broken random source.
+    const created = createLockFile(this.ctx, path, token);
+    if (!created) throw ioError("create lock holder", path, new Error("EEXIST"));
+    this.file = { ...created, path, token };
+    removeAtExit(this.ctx, path);
+    return this.file;
+  }
+
+  /** Removes the holder file and closes its descriptor; a later lock makes a new one. */
+  close(): void {
+    const file = this.file;
+    if (!file) return;
+    try {
+      const current = this.ctx.fs.lstatSync(file.path, { throwIfNoEntry: false });
+      if (current && current.ino === file.ino && current.dev === file.dev) {
+        this.ctx.fs.unlinkSync(file.path);
+      }
+    } catch {
+      // Left for the sweep, which removes a holder file once its process is gone.
+    }
+    this.discard();
+  }
+
+  private discard(): void {
+    if (!this.file) return;
+    closeQuietly(this.ctx, this.file.fd);
+    holderFilesToRemove.delete(this.file.path);
+    this.file = null;
+  }
+}
+
+const holderFilesToRemove = new Map<string, WriteContext>();
+let exitHookInstalled = false;
+
+function removeAtExit(ctx: WriteContext, path: string): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once("exit", () => {
+      for (const [file, { fs }] of holderFilesToRemove) {
+        try {
+          fs.unlinkSync(file);
+        } catch {
+          // Left for the next sweep: the pid in it is dead by then.
+        }
+      }
+    });
+  }
+  holderFilesToRemove.set(path, ctx);
+}
+
 export async function acquireLock(
   ctx: WriteContext,
   lockPath: string,
   id: string,
   settings: LockSettings,
+  holderFile?: LockHolder,
 ): Promise<HeldLock> {
   const started = Date.now();
-  const token = randomBytes(8).toString("hex");
+  let token: string | undefined;
   let delay = 2;
   let holder: LockInfo | null = null;
   for (;;) {
-    const held = tryCreate(ctx, lockPath, token, settings);
-    if (held) return held;
+    const linked = holderFile ? holderFile.tryLink(lockPath, settings) : "unsupported";
+    if (linked === "unsupported") {
+      token ??= randomBytes(8).toString("hex");
+      const created = tryCreate(ctx, lockPath, token, settings);
+      if (created) {
+        holderFile?.linksUnsupported();
+        return created;
+      }
+    } else if (linked) {
+      return linked;
+    }
     holder = readLock(ctx, lockPath);
     if (holder !== null && isStale(holder, settings)) {
       takeOver(ctx, lockPath, holder);
@@ -80,41 +203,62 @@ function tryCreate(
   token: string,
   settings: LockSettings,
 ): HeldLock | null {
+  const file = createLockFile(ctx, lockPath, token);
+  return file && heldLock(ctx, lockPath, file, settings, true);
+}
+
+/**
+ * Creates `path` with O_EXCL holding `<pid> <host> <token>`, pinned by its open descriptor (while
+ * it is open the inode cannot be reused: the same inode at a lock path is ours). Null when it
+ * exists; a half-made file is removed rather than left as a lock nobody holds.
+ */
+function createLockFile(
+  ctx: WriteContext,
+  path: string,
+  token: string,
+): { fd: number; dev: number; ino: number } | null {
   const { fs } = ctx;
   let fd: number;
   try {
-    fd = fs.openSync(lockPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    fd = fs.openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   } catch (error) {
     if (errnoCode(error) === "EEXIST") return null;
-    throw ioError("create lock", lockPath, error);
+    throw ioError("create lock", path, error);
   }
+  let step = "write lock";
   try {
     fs.writeSync(fd, `${process.pid} ${HOST} ${token}\n`);
+    step = "stat lock";
+    const stat = fs.fstatSync(fd);
+    return { fd, dev: stat.dev, ino: stat.ino };
   } catch (error) {
-    // The file is ours (O_EXCL) but unfinished: remove it rather than leave a lock nobody holds.
-    fs.closeSync(fd);
+    closeQuietly(ctx, fd);
     try {
-      fs.unlinkSync(lockPath);
+      fs.unlinkSync(path);
     } catch {
       // Judged by age by the next waiter, then swept.
     }
-    throw ioError("write lock", lockPath, error);
+    throw ioError(step, path, error);
   }
-  // While our descriptor is open the inode cannot be reused: the same inode at the path is ours.
-  let mine: { dev: number; ino: number };
-  try {
-    const stat = fs.fstatSync(fd);
-    mine = { dev: stat.dev, ino: stat.ino };
-  } catch (error) {
-    fs.closeSync(fd);
-    fs.unlinkSync(lockPath);
-    throw ioError("stat lock", lockPath, error);
-  }
+}
+
+/**
+ * A held lock: refreshes the inode's mtime until released; releasing unlinks the lock name only
+ * while it is still our inode (not when it was taken over while we were stalled).
+ */
+function heldLock(
+  ctx: WriteContext,
+  lockPath: string,
+  file: { fd: number; dev: number; ino: number },
+  settings: LockSettings,
+  ownsDescriptor: boolean,
+): HeldLock {
+  const { fs } = ctx;
   const heartbeat = setInterval(
     () => {
       try {
         const now = new Date();
-        fs.futimesSync(fd, now, now);
+        fs.futimesSync(file.fd, now, now);
       } catch {
         // A failed refresh only makes the lock look stale sooner; the pre-rename check still holds.
       }
@@ -130,20 +274,24 @@ function tryCreate(
       clearInterval(heartbeat);
       try {
         const current = fs.lstatSync(lockPath, { throwIfNoEntry: false });
-        // Not ours any more (taken over while we were stalled): the new holder's to free.
-        if (current && current.ino === mine.ino && current.dev === mine.dev)
+        if (current && current.ino === file.ino && current.dev === file.dev)
           fs.unlinkSync(lockPath);
       } catch (error) {
         if (errnoCode(error) !== "ENOENT") throw ioError("remove lock", lockPath, error);
       } finally {
-        try {
-          fs.closeSync(fd);
-        } catch {
-          // Closing cannot fail in a way that matters: the unlink above freed the lock.
-        }
+        // The holder file's descriptor serves every later lock.
+        if (ownsDescriptor) closeQuietly(ctx, file.fd);
       }
     },
   };
+}
+
+function closeQuietly(ctx: WriteContext, fd: number): void {
+  try {
+    ctx.fs.closeSync(fd);
+  } catch {
+    // Closing cannot fail in a way that matters here.
+  }
 }
 
 export function readLock(ctx: WriteContext, lockPath: string): LockInfo | null {

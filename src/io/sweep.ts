@@ -1,6 +1,6 @@
 /**
  * Removes what crashed writers leave behind: temp files (ours, `.tmp-…`, and the Rust writer's,
- * `.registry-tmp-…`) and lock files whose holder is gone. Only files older than the threshold are
+ * `.registry-tmp-…`), and lock and lock-holder files whose process is gone. Only files older than the threshold are
  * considered — a live write's temp exists for milliseconds and a live lock is refreshed every few
  * seconds — and a lock whose holder still runs on this host is kept whatever its age.
  */
@@ -9,7 +9,14 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { listDirectory, TEMP_PREFIX, type WriteContext } from "./files.js";
 import { errnoCode } from "./fs.js";
-import { LOCK_PREFIX, type LockInfo, processAlive, readLock, takeOver } from "./lock.js";
+import {
+  HOLDER_PREFIX,
+  LOCK_PREFIX,
+  type LockInfo,
+  processAlive,
+  readLock,
+  takeOver,
+} from "./lock.js";
 
 export const DEFAULT_SWEEP_AFTER_MS = 5 * 60_000;
 
@@ -20,7 +27,8 @@ function isTransientName(name: string): boolean {
   return (
     name.startsWith(TEMP_PREFIX) ||
     name.startsWith(RUST_TEMP_PREFIX) ||
-    name.startsWith(LOCK_PREFIX)
+    name.startsWith(LOCK_PREFIX) ||
+    name.startsWith(HOLDER_PREFIX)
   );
 }
 
@@ -38,7 +46,8 @@ export function sweepStale(
       if (!entry.isFile || !isTransientName(entry.name)) continue;
       const path = join(dir, entry.name);
       try {
-        if (entry.name.startsWith(LOCK_PREFIX) && !entry.name.includes(".stale-")) {
+        const lockLike = entry.name.startsWith(LOCK_PREFIX) || entry.name.startsWith(HOLDER_PREFIX);
+        if (lockLike && !entry.name.includes(".stale-")) {
           // A lock may be taken over between our look and our unlink: remove only the one judged.
           const holder = readLock(ctx, path);
           if (holder === null || now - holder.mtimeMs <= olderThanMs || holderAlive(holder))

@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import { copyFileSync, existsSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type NamedAgentRecord, Registry } from "../../src/index.js";
 import { makeRecord, tempDir } from "../helpers.js";
@@ -148,8 +148,10 @@ describe("multi-process: crashes (SPEC §5, §6)", () => {
     assert.match(readFileSync(lockFile, "utf8"), new RegExp(`^${holding.pid} `));
     holder.kill("SIGKILL");
     assert.deepEqual(await holder.closed, { code: null, signal: "SIGKILL" });
-    // The dead holder's lock is still there…
-    assert.deepEqual(transientNames(root), [lockFile]);
+    // The dead holder's lock is still there (a link to its holder file, there too)…
+    const [holderFile] = transientNames(root).filter((path) => path !== lockFile);
+    assert.deepEqual(transientNames(root), [lockFile, holderFile]);
+    assert.equal(statSync(lockFile).ino, statSync(holderFile as string).ino);
 
     // …and a writer with default settings takes it over at once (the holder pid is dead).
     const started = performance.now();
@@ -159,6 +161,9 @@ describe("multi-process: crashes (SPEC §5, §6)", () => {
     assert.deepEqual(outcome, { status: "updated" });
     assert.ok(elapsed < 5_000, `took ${elapsed} ms`);
     assert.equal((await registry.get("held"))?.data.last_launched_at_ms, 42);
+    // The dead process's holder file is the sweep's to remove.
+    assert.deepEqual(transientNames(root, join(root, "retired")), [holderFile]);
+    assert.deepEqual(registry.sweep(0).removed, [basename(holderFile as string)]);
     assert.deepEqual(transientNames(root, join(root, "retired")), []);
   });
 

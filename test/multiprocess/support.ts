@@ -15,6 +15,8 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { TestContext } from "node:test";
 import { build } from "esbuild";
+import { HOLDER_PREFIX } from "../../src/io/lock.js";
+import { isOwnLockHolder } from "../helpers.js";
 
 const REPO = join(import.meta.dirname, "..", "..");
 
@@ -188,7 +190,10 @@ function childEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Temp and lock files (ours and the Rust writer's) in the given directories. */
+/**
+ * Temp, lock and lock holder files (ours and the Rust writer's) in the given directories; not
+ * the holder file this (live) test process's registries keep.
+ */
 export function transientNames(...dirs: string[]): string[] {
   const names: string[] = [];
   for (const dir of dirs) {
@@ -196,6 +201,7 @@ export function transientNames(...dirs: string[]): string[] {
       if (
         name.startsWith(".tmp-") ||
         name.startsWith(".lock-") ||
+        (name.startsWith(HOLDER_PREFIX) && !isOwnLockHolder(dir, name)) ||
         name.startsWith(".registry-tmp-")
       )
         names.push(join(dir, name));
