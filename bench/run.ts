@@ -40,7 +40,7 @@ function recordsFromEnv(fallback: number): number {
 
 const config = {
   records: recordsFromEnv(quick ? 1_000 : 10_000),
-  listRounds: quick ? 3 : 7,
+  listRounds: quick ? 3 : 11,
   upserts: quick ? 100 : 500,
   upsertRounds: quick ? 3 : 7,
   importRows: quick ? 300 : 10_000,
