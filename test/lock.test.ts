@@ -348,6 +348,26 @@ describe("lock holder file", () => {
     assert.deepEqual(holderNames(root), []);
   });
 
+  test("close() while a lock is held: the write completes, and the descriptor closes with the lock", async (t) => {
+    if (!fs.existsSync("/proc/self/fd")) return t.skip("needs /proc/self/fd");
+    const openFds = () => fs.readdirSync("/proc/self/fd").length;
+    const { registry, root } = await tempRegistry(t);
+    const before = openFds();
+    await registry.upsert(makeRecord("aaa"));
+    assert.equal(openFds(), before + 1, "the holder file stays open between writes");
+    let duringLock = 0;
+    await registry.update("aaa", (record) => {
+      registry.close();
+      duringLock = openFds();
+      record.data.instance_name = "renamed";
+      return record;
+    });
+    assert.equal(duringLock, before + 1, "kept open while its lock is held");
+    assert.equal(openFds(), before);
+    assert.deepEqual(fs.readdirSync(root).sort(), ["aaa.json", "retired"]);
+    assert.equal((await registry.get("aaa"))?.data.instance_name, "renamed");
+  });
+
   test("a process that exits removes its holder file; the sweep removes a dead one's", async (t) => {
     const dir = tempDir(t);
     const root = join(dir, "registry");

@@ -56,7 +56,7 @@ export interface LockInfo {
  * holder's, never an earlier acquisition's.
  */
 export class LockHolder {
-  private file: { fd: number; path: string; dev: number; ino: number; token: string } | null = null;
+  private file: HolderFile | null = null;
   /** False once the file system refused a hard link: locks are then created with O_EXCL. */
   private linkable = true;
 
@@ -77,7 +77,11 @@ export class LockHolder {
         const now = new Date();
         fs.futimesSync(file.fd, now, now);
         fs.linkSync(file.path, lockPath);
-        return heldLock(this.ctx, lockPath, file, settings, false);
+        file.held++;
+        return heldLock(this.ctx, lockPath, file, settings, () => {
+          file.held--;
+          if (file.held === 0 && file.retired) closeQuietly(this.ctx, file.fd);
+        });
       } catch (error) {
         const code = errnoCode(error);
         if (code === "EEXIST") return null;
@@ -101,14 +105,14 @@ export class LockHolder {
     this.linkable = false;
   }
 
-  private open(): { fd: number; path: string; dev: number; ino: number; token: string } {
+  private open(): HolderFile {
     if (this.file) return this.file;
     const token = randomBytes(8).toString("hex");
     const path = join(this.dir, `${HOLDER_PREFIX}${token}`);
     // The random name cannot exist: null here would be a broken random source.
     const created = createLockFile(this.ctx, path, token);
     if (!created) throw ioError("create lock holder", path, new Error("EEXIST"));
-    this.file = { ...created, path, token };
+    this.file = { ...created, path, token, held: 0, retired: false };
     removeAtExit(this.ctx, path);
     return this.file;
   }
@@ -128,12 +132,30 @@ export class LockHolder {
     this.discard();
   }
 
+  /**
+   * Forgets the file. Its descriptor stays open while locks linked to it are held: their
+   * heartbeats write through it, and a closed number could be reused by another file.
+   */
   private discard(): void {
-    if (!this.file) return;
-    closeQuietly(this.ctx, this.file.fd);
-    holderFilesToRemove.delete(this.file.path);
+    const file = this.file;
+    if (!file) return;
+    file.retired = true;
+    if (file.held === 0) closeQuietly(this.ctx, file.fd);
+    holderFilesToRemove.delete(file.path);
     this.file = null;
   }
+}
+
+interface HolderFile {
+  fd: number;
+  path: string;
+  dev: number;
+  ino: number;
+  token: string;
+  /** Locks linked to it and not released yet. */
+  held: number;
+  /** Replaced or closed: its descriptor closes with its last lock. */
+  retired: boolean;
 }
 
 const holderFilesToRemove = new Map<string, WriteContext>();
@@ -204,7 +226,7 @@ function tryCreate(
   settings: LockSettings,
 ): HeldLock | null {
   const file = createLockFile(ctx, lockPath, token);
-  return file && heldLock(ctx, lockPath, file, settings, true);
+  return file && heldLock(ctx, lockPath, file, settings, () => closeQuietly(ctx, file.fd));
 }
 
 /**
@@ -251,7 +273,8 @@ function heldLock(
   lockPath: string,
   file: { fd: number; dev: number; ino: number },
   settings: LockSettings,
-  ownsDescriptor: boolean,
+  /** After the lock name is gone: closes a lock file's own descriptor, or counts a link's. */
+  onReleased: () => void,
 ): HeldLock {
   const { fs } = ctx;
   const heartbeat = setInterval(
@@ -279,8 +302,7 @@ function heldLock(
       } catch (error) {
         if (errnoCode(error) !== "ENOENT") throw ioError("remove lock", lockPath, error);
       } finally {
-        // The holder file's descriptor serves every later lock.
-        if (ownsDescriptor) closeQuietly(ctx, file.fd);
+        onReleased();
       }
     },
   };
