@@ -4,7 +4,7 @@
  * (no unbounded Promise.all over thousands of reads, as the issue asks of the registry too).
  */
 
-import { readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Registry, RegistryService } from "../src/index.js";
 import { RACY_MS } from "../src/tree-reader.js";
@@ -57,7 +57,7 @@ export async function benchList(options: ListOptions): Promise<Comparison> {
   };
 
   let seen = 0;
-  const [baseline, cold, warmList, changed, named] = await alternate(rounds, [
+  const [baseline, cold, warmList, changed, named, floor] = await alternate(rounds, [
     {
       label: "baseline",
       run: () => {
@@ -83,11 +83,20 @@ export async function benchList(options: ListOptions): Promise<Comparison> {
       run: async () => check((await warm.listActive()).length),
     },
     { label: "warm listNamedAgents", run: async () => service.listNamedAgents() },
+    {
+      // What any exact cache must do: see every file's identity (an in-place edit changes nothing
+      // else). Not a case of the registry: the floor of the warm ones.
+      label: "floor: lstat each file",
+      run: () => {
+        for (const name of readdirSync(root))
+          if (name.endsWith(".json")) lstatSync(join(root, name));
+      },
+    },
   ]);
   return {
     title: `list ${records} records`,
     items: records,
     baseline,
-    cases: [cold, warmList, changed, named],
+    cases: [cold, warmList, changed, named, floor],
   };
 }
