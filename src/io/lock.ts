@@ -50,8 +50,9 @@ export interface LockInfo {
 }
 
 /**
- * The one file every lock of a registry links to. Created at the first lock and kept while the
- * process runs (removed at exit; a dead process's is swept like its locks). One per `Registry`:
+ * The one file every lock of a registry links to. Created at the first lock and kept open until
+ * `close()` or the process's exit remove it (a dead process's is swept like its locks). One per
+ * `Registry`:
  * its in-process mutex then guarantees that a lock name linked to this inode is the current
  * holder's, never an earlier acquisition's.
  */
@@ -65,7 +66,10 @@ export class LockHolder {
     private readonly dir: string,
   ) {}
 
-  /** Takes `lockPath` by linking the holder file to it; null when it is taken, or links fail. */
+  /**
+   * Takes `lockPath` by linking the holder file to it: null when the name is taken,
+   * "unsupported" when this file system may not do hard links (the caller then creates the file).
+   */
   tryLink(lockPath: string, settings: LockSettings): HeldLock | null | "unsupported" {
     if (!this.linkable) return "unsupported";
     for (let attempt = 0; ; attempt++) {

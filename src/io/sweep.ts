@@ -1,8 +1,9 @@
 /**
  * Removes what crashed writers leave behind: temp files (ours, `.tmp-…`, and the Rust writer's,
- * `.registry-tmp-…`), and lock and lock-holder files whose process is gone. Only files older than the threshold are
- * considered — a live write's temp exists for milliseconds and a live lock is refreshed every few
- * seconds — and a lock whose holder still runs on this host is kept whatever its age.
+ * `.registry-tmp-…`), and lock and lock holder files whose process is gone. Only files older than
+ * the threshold are considered — a live write's temp exists for milliseconds and a live lock is
+ * refreshed every few seconds — and a lock or holder file whose process still runs on this host
+ * is kept whatever its age.
  */
 
 import { hostname } from "node:os";
