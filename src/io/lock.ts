@@ -52,9 +52,8 @@ export interface LockInfo {
 /**
  * The one file every lock of a registry links to. Created at the first lock and kept open until
  * `close()` or the process's exit remove it (a dead process's is swept like its locks). One per
- * `Registry`:
- * its in-process mutex then guarantees that a lock name linked to this inode is the current
- * holder's, never an earlier acquisition's.
+ * `Registry`: its in-process mutex then guarantees that a lock name linked to this inode is the
+ * current holder's, never an earlier acquisition's.
  */
 export class LockHolder {
   private file: HolderFile | null = null;
