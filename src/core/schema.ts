@@ -473,11 +473,7 @@ export function decodeCommonRecord(stem: string, text: string): NamedAgentRecord
 }
 
 function startsWithKnownFields(keys: readonly string[]): boolean {
-  if (keys.length < FIELD_CHECKS.length) return false;
-  for (let i = 0; i < FIELD_CHECKS.length; i++) {
-    if (keys[i] !== (FIELD_CHECKS[i] as (typeof FIELD_CHECKS)[number])[0]) return false;
-  }
-  return true;
+  return keys.length >= DATA_FIELDS.length && DATA_FIELDS.every(([name], i) => keys[i] === name);
 }
 
 function inKnownOrder(
