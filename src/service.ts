@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync, realpathSync, statSync } from "node:fs";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { RegistryError } from "./core/errors.js";
-import { isValidId } from "./core/ids.js";
+import { checkId, idProblem } from "./core/ids.js";
 import type { NamedAgentRecord } from "./core/schema.js";
 import { errnoCode } from "./io/fs.js";
 import type { Registry, SkippedFile } from "./registry.js";
@@ -144,14 +144,14 @@ export class RegistryService {
 
   /** Forgets the agent: every active record of it moves to the Trash. Returns how many moved. */
   async forgetAgent(id: string): Promise<number> {
-    const moved = await this.registry.retireForAgent(checkAgentId(id), "agent");
+    const moved = await this.registry.retireForAgent(checkId(id), "agent");
     if (moved === 0) throw notFound(id);
     return moved;
   }
 
   /** Restores the agent from the Trash; never replaces an active record. Returns how many moved. */
   async restoreAgent(id: string): Promise<number> {
-    const moved = await this.registry.unretireForAgent(checkAgentId(id), "agent");
+    const moved = await this.registry.unretireForAgent(checkId(id), "agent");
     if (moved > 0) return moved;
     if (await this.registry.exists(id)) {
       throw new RegistryError("CONFLICT", `${id} is already active; nothing was restored`, { id });
@@ -170,7 +170,7 @@ export class RegistryService {
 
   /** Deletes every registry record of the agent from both trees; never its working directory. */
   async deleteAgent(id: string): Promise<number> {
-    const removed = await this.registry.hardDeleteForAgent(checkAgentId(id), "agent");
+    const removed = await this.registry.hardDeleteForAgent(checkId(id), "agent");
     if (removed === 0) throw notFound(id);
     return removed;
   }
@@ -272,6 +272,15 @@ export class RegistryService {
         { name: reference, candidates },
       );
     }
+    // Neither an id nor a name of this tree: say which the reference was taken for (SPEC §12).
+    const problem = idProblem(reference);
+    if (problem !== null) {
+      throw new RegistryError(
+        "INVALID_ID",
+        `no agent is named ${JSON.stringify(reference)}, and it is not a valid id either: ${problem}`,
+        { id: reference },
+      );
+    }
     throw notFound(reference, tree === "retired" ? "it is not in the Trash" : undefined);
   }
 
@@ -355,7 +364,7 @@ export class RegistryService {
   }
 
   private async requireActive(id: string): Promise<NamedAgentRecord> {
-    const record = await this.registry.get(checkAgentId(id));
+    const record = await this.registry.get(checkId(id));
     if (record === null) throw notFound(id);
     return record;
   }
@@ -469,11 +478,6 @@ function pathExists(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-function checkAgentId(id: string): string {
-  if (!isValidId(id)) throw notFound(id);
-  return id;
 }
 
 function notFound(id: string, detail?: string): RegistryError {

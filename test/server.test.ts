@@ -94,7 +94,7 @@ describe("HTTP API", () => {
       assert.equal(response.json().error.code, code);
     };
     await expectError(await call("GET", "/api/agents/missing"), 404, "AGENT_NOT_FOUND");
-    await expectError(await call("GET", "/api/agents/..%2F..%2Fetc"), 404, "AGENT_NOT_FOUND");
+    await expectError(await call("GET", "/api/agents/..%2F..%2Fetc"), 400, "INVALID_ID");
     await expectError(
       await call("POST", "/api/agents/nodir/continue", {}),
       404,

@@ -103,7 +103,7 @@ describe("RegistryService", () => {
   test("continueAgent: unknown agent, missing dir, and a dir escaping its base through a symlink", async (t) => {
     const { registry, service, base, dir } = await setup(t);
     await rejectsWith(service.continueAgent("nope"), "AGENT_NOT_FOUND");
-    await rejectsWith(service.continueAgent("../x"), "AGENT_NOT_FOUND");
+    await rejectsWith(service.continueAgent("../x"), "INVALID_ID");
     await registry.upsert(makeRecord("aaa"));
     await rejectsWith(service.continueAgent("aaa"), "WORKING_DIR_MISSING");
     fs.writeFileSync(join(base, "aaa-wd"), "a file, not a directory");

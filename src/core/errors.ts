@@ -19,6 +19,16 @@ export const ERROR_TABLE = {
   WORKING_DIR_MISSING: { exit: 3, http: 404, meaning: "the agent's working directory is missing" },
   WORKING_DIR_ESCAPES: { exit: 4, http: 403, meaning: "the working directory leaves its base" },
   AMBIGUOUS_NAME: { exit: 4, http: 409, meaning: "a name matches several agents" },
+  INVALID_NAME: {
+    exit: 2,
+    http: 400,
+    meaning: "a name is empty, too long, or holds control or bidi-override characters",
+  },
+  RECORD_TOO_LARGE: {
+    exit: 2,
+    http: 400,
+    meaning: "a write would produce a file the reader refuses (too large or too deep)",
+  },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_TABLE;

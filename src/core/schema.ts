@@ -24,6 +24,7 @@ const MAX_SCHEMA_TOKEN = 0xffff_ffff;
 
 export type SkipReason =
   | "not-regular-file"
+  | "unreadable"
   | "too-large"
   | "invalid-utf8"
   | "bom"

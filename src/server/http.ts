@@ -125,8 +125,7 @@ export function buildHttp(options: HttpOptions): FastifyInstance {
 
   app.get<IdParams>("/api/agents/:id", async (request) => {
     const record = await service.registry
-      .get(request.params.id)
-      .catch(notFoundOnBadId(request.params.id));
+      .get(request.params.id);
     if (record) return { agent: agentJson(record), retired: false };
     const retired = (await service.listRetired()).find(
       (r) => r.data.instance_id === request.params.id,
@@ -278,15 +277,6 @@ function parseLimit(value: string): number {
       limit: value,
     });
   return Number(value);
-}
-
-function notFoundOnBadId(id: string) {
-  return (error: unknown) => {
-    if (error instanceof RegistryError && error.code === "INVALID_ID") {
-      throw new RegistryError("AGENT_NOT_FOUND", `no agent ${JSON.stringify(id)}`, { id });
-    }
-    throw error;
-  };
 }
 
 const shellQuote = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;

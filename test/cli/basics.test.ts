@@ -126,10 +126,14 @@ describe("cli: conventions", { concurrency: true }, () => {
         ["restore", "nope"],
         ["rename", "nope", "x"],
         ["delete", "nope", "--yes"],
-        ["show", "../../etc/passwd"],
       ]) {
-        assert.match(assertErrorLine(await box.run(args), 3), /nope|passwd/);
+        assert.match(assertErrorLine(await box.run(args), 3), /nope/);
       }
+      // Neither a name nor a valid id: a usage error that says what it was taken for (SPEC §12).
+      assert.match(
+        assertErrorLine(await box.run(["show", "../../etc/passwd"]), 2),
+        /passwd.*not a valid id/,
+      );
       const error = assertJsonError(
         await box.run(["--json", "show", "nope"]),
         3,
