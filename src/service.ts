@@ -6,10 +6,12 @@
  */
 
 import { randomUUID } from "node:crypto";
-import { mkdirSync, realpathSync, statSync } from "node:fs";
-import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { mkdirSync, realpathSync, rmdirSync, statSync } from "node:fs";
+import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { RegistryError } from "./core/errors.js";
 import { checkId, idProblem } from "./core/ids.js";
+import { checkField, checkName } from "./core/input.js";
+import { prepareRecord } from "./core/merge.js";
 import type { NamedAgentRecord } from "./core/schema.js";
 import { errnoCode } from "./io/fs.js";
 import type { Registry, SkippedFile } from "./registry.js";
@@ -130,12 +132,13 @@ export class RegistryService {
     id: string,
     options: { version?: string; sessionId?: string } = {},
   ): Promise<ContinueResult> {
+    const sessionId = options.sessionId ? checkField(options.sessionId, "sessionId") : null;
     const record = await this.requireActive(id);
     const workingDir = this.resolveWorkingDir(record);
     const outcome = await this.registry.update(id, (current) => {
       current.data.last_launched_at_ms = this.now();
       current.data.last_launched_by_version = options.version ?? this.version;
-      if (options.sessionId) current.data.session_id = options.sessionId;
+      if (sessionId) current.data.session_id = sessionId;
       return current;
     });
     if (outcome.status === "skipped") throw notFound(id, outcome.message);
@@ -161,11 +164,9 @@ export class RegistryService {
 
   /** Renames every active record of the agent. Returns how many changed (0: already so named). */
   async renameAgent(id: string, name: string): Promise<number> {
-    if (typeof name !== "string" || name.trim() === "") {
-      throw new RegistryError("INVALID_ARGUMENT", "a new name must not be empty", { id });
-    }
+    const checked = checkName(name);
     await this.requireActive(id);
-    return this.registry.setInstanceNameForAgent(id, "agent", name);
+    return this.registry.setInstanceNameForAgent(id, "agent", checked);
   }
 
   /** Deletes every registry record of the agent from both trees; never its working directory. */
@@ -181,44 +182,34 @@ export class RegistryService {
    * base, and the record, with `source_agents_base` set as the Rust writer does.
    */
   async createAgent(input: CreateAgentInput): Promise<ContinueResult> {
-    if (typeof input.name !== "string" || input.name.trim() === "") {
-      throw new RegistryError("INVALID_ARGUMENT", "an agent needs a name", {});
-    }
-    if (typeof input.definitionId !== "string" || input.definitionId === "") {
-      throw new RegistryError("INVALID_ARGUMENT", "an agent needs a definition id", {});
-    }
+    const name = checkName(input.name);
+    const optional = (value: string | null | undefined, field: string) =>
+      value === undefined || value === null ? null : checkField(value, field);
+    const definitionId = checkField(
+      typeof input.definitionId === "string" ? input.definitionId : "",
+      "definitionId",
+    );
     const base = this.registry.agentsBase;
     const scan = await this.registry.scan();
     const used = new Set(
       [...scan.active, ...scan.retired].map((record) => record.data.working_dir),
     );
-    const slug = slugify(input.name);
+    const slug = slugify(name);
     let workingDir = slug;
     for (let n = 2; used.has(workingDir) || pathExists(join(base, workingDir)); n++)
       workingDir = `${slug}-${n}`;
-    try {
-      mkdirSync(join(base, workingDir), { recursive: true, mode: 0o700 });
-    } catch (error) {
-      throw new RegistryError(
-        "IO",
-        `could not create ${join(base, workingDir)}: ${String(error)}`,
-        {
-          path: join(base, workingDir),
-          errno: errnoCode(error),
-        },
-      );
-    }
     const now = this.now();
     const id = randomUUID();
-    await this.registry.upsert({
+    // Validated and sized before the directory is made: a refused record leaves nothing behind.
+    const record = prepareRecord({
       schema_version: 1,
       data: {
         instance_id: id,
-        instance_name: input.name,
-        definition_id: input.definitionId,
-        identity_id: input.identityId ?? null,
-        memory_id: input.memoryId ?? null,
-        session_id: input.sessionId ?? null,
+        instance_name: name,
+        definition_id: definitionId,
+        identity_id: optional(input.identityId, "identityId"),
+        memory_id: optional(input.memoryId, "memoryId"),
+        session_id: optional(input.sessionId, "sessionId"),
         working_dir: workingDir,
         source_agents_base: base,
         created_at_ms: now,
@@ -226,11 +217,31 @@ export class RegistryService {
         created_by_version: this.version,
         last_launched_by_version: this.version,
       },
-    });
-    const record = await this.registry.get(id);
-    if (record === null)
+    }).record;
+    const path = join(base, workingDir);
+    let firstCreated: string | undefined;
+    try {
+      firstCreated = mkdirSync(path, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw new RegistryError("IO", `could not create ${path}: ${String(error)}`, {
+        path,
+        errno: errnoCode(error),
+      });
+    }
+    try {
+      const outcome = await this.registry.upsert(record);
+      if (outcome.status !== "created")
+        throw new RegistryError("CONFLICT", `${id} could not be created: ${outcome.status}`, {
+          id,
+        });
+    } catch (error) {
+      removeCreatedDirectories(path, firstCreated);
+      throw error;
+    }
+    const written = await this.registry.get(id);
+    if (written === null)
       throw new RegistryError("CONFLICT", `${id} vanished right after it was created`, { id });
-    return { record, workingDir: realpathSync(join(base, workingDir)) };
+    return { record: written, workingDir: realpathSync(path) };
   }
 
   /**
@@ -469,6 +480,22 @@ export function slugify(name: string): string {
     .slice(0, 64)
     .replace(/-+$/, "");
   return slug === "" ? "agent" : slug;
+}
+
+/**
+ * Undoes `mkdir -p`: removes `path` and its parents up to `firstCreated` (what mkdir returned),
+ * only while they are empty. A directory that someone filled meanwhile stays.
+ */
+function removeCreatedDirectories(path: string, firstCreated: string | undefined): void {
+  if (firstCreated === undefined) return;
+  for (let dir = path; ; dir = dirname(dir)) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      return;
+    }
+    if (dir === firstCreated || dirname(dir) === dir) return;
+  }
 }
 
 function pathExists(path: string): boolean {

@@ -149,7 +149,7 @@ describe("RegistryService", () => {
     assert.equal(await service.restoreAgent("agent-1"), 2);
     await rejectsWith(service.restoreAgent("agent-1"), "CONFLICT");
     await rejectsWith(service.restoreAgent("ghost"), "AGENT_NOT_FOUND");
-    await rejectsWith(service.renameAgent("agent-1", " "), "INVALID_ARGUMENT");
+    await rejectsWith(service.renameAgent("agent-1", " "), "INVALID_NAME");
     assert.equal(await service.deleteAgent("agent-1"), 2);
     await rejectsWith(service.deleteAgent("agent-1"), "AGENT_NOT_FOUND");
     assert.ok(fs.existsSync(join(base, "agent-1-wd")), "the working dir is never deleted");
@@ -179,7 +179,7 @@ describe("RegistryService", () => {
       (await service.createAgent({ name: "Solo", definitionId: "x" })).record.data.working_dir,
       "solo-2",
     );
-    await rejectsWith(service.createAgent({ name: "", definitionId: "x" }), "INVALID_ARGUMENT");
+    await rejectsWith(service.createAgent({ name: "", definitionId: "x" }), "INVALID_NAME");
     await rejectsWith(service.createAgent({ name: "x", definitionId: "" }), "INVALID_ARGUMENT");
   });
 

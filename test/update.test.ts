@@ -235,7 +235,7 @@ describe("upsert with unknown fields from the caller", () => {
     // Everything written must be readable: a value nested deeper than a reader accepts is refused.
     let deep: unknown = 1;
     for (let i = 0; i < 600; i++) deep = [deep];
-    await rejectsWith(registry.upsert({ ...makeRecord("aaa"), extra: deep }), "INVALID_RECORD");
+    await rejectsWith(registry.upsert({ ...makeRecord("aaa"), extra: deep }), "RECORD_TOO_LARGE");
     assert.deepEqual(namesIn(root), ["retired"]);
   });
 

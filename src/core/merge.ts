@@ -12,13 +12,22 @@ import {
   type JsonValue,
   jsonEqual,
   LosslessNumber,
+  MAX_DEPTH,
   parseJsonBytes,
   stringifyJson,
 } from "./json.js";
-import { fromPlain, isPlainObject, NotJsonError, objectToPlain, plainEqual } from "./plain.js";
+import {
+  fromPlain,
+  isPlainObject,
+  NotJsonError,
+  objectToPlain,
+  plainEqual,
+  TooDeepError,
+} from "./plain.js";
 import {
   checkSchemaVersion,
   DATA_FIELDS,
+  MAX_FILE_BYTES,
   minSchemaVersion,
   type NamedAgentRecord,
   type RecordInput,
@@ -91,9 +100,10 @@ export function prepareRecord(input: RecordInput): PreparedRecord {
         issues: validation.issues,
       });
     }
-    return { id, tree, record: validation.record, text: stringifyJson(tree) };
+    return { id, tree, record: validation.record, text: readableText(id, tree) };
   } catch (error) {
     if (!(error instanceof NotJsonError)) throw error;
+    if (error instanceof TooDeepError) throw tooLarge(id, error.message);
     throw new RegistryError("INVALID_RECORD", `invalid record ${id}: ${error.message}`, {
       id,
       issues: [{ reason: "invalid-field", field: error.path, message: error.message }],
@@ -164,12 +174,66 @@ export function planMerge(onDisk: JsonObject, prepared: PreparedRecord): WritePl
       merged.set(key, value);
     }
   }
-  return finish(onDisk, merged);
+  return finish(prepared.id, onDisk, merged);
 }
 
-function finish(onDisk: JsonObject, next: JsonObject): WritePlan {
+function finish(id: string, onDisk: JsonObject, next: JsonObject): WritePlan {
   if (jsonEqual(onDisk, next)) return { kind: "unchanged" };
-  return { kind: "write", tree: next, text: stringifyJson(next) };
+  return { kind: "write", tree: next, text: readableText(id, next) };
+}
+
+/**
+ * The record's file text, refused with `RECORD_TOO_LARGE` when a reader would skip the file it
+ * makes (SPEC §5: everything written must be readable): over `MAX_FILE_BYTES`, or nested deeper
+ * than `MAX_DEPTH`. A merge can cross the limits that the caller's record alone stays within.
+ */
+function readableText(id: string, tree: JsonObject): string {
+  const text = stringifyJson(tree);
+  // Every level of nesting costs at least its two brackets, and a character at most 3 UTF-8
+  // bytes (a surrogate pair is 2 characters for 4 bytes): short texts need no closer look.
+  if (text.length >= 2 * MAX_DEPTH && nestingDepth(tree) > MAX_DEPTH) {
+    throw tooLarge(id, `it would nest deeper than ${MAX_DEPTH} levels`);
+  }
+  if (text.length * 3 > MAX_FILE_BYTES) {
+    const bytes = utf8Length(text);
+    if (bytes > MAX_FILE_BYTES) {
+      throw tooLarge(id, `it would be ${bytes} bytes; readers skip files over ${MAX_FILE_BYTES}`, {
+        bytes,
+      });
+    }
+  }
+  return text;
+}
+
+function tooLarge(id: string, detail: string, data: Record<string, unknown> = {}): RegistryError {
+  return new RegistryError("RECORD_TOO_LARGE", `not writing ${id}: ${detail}`, { id, ...data });
+}
+
+/** Depth as the parser counts it: the top-level object is level 1. */
+function nestingDepth(value: JsonValue): number {
+  let deepest = 0;
+  const children = value instanceof Map ? value.values() : Array.isArray(value) ? value : null;
+  if (children === null) return 0;
+  for (const child of children) deepest = Math.max(deepest, nestingDepth(child));
+  return deepest + 1;
+}
+
+/** UTF-8 length without `Buffer` (the core imports nothing from Node). */
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) bytes += 1;
+    else if (code < 0x800) bytes += 2;
+    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 4;
+        i++;
+      } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
 }
 
 export interface UpdateStart {
@@ -217,6 +281,7 @@ export function planUpdate(id: string, start: UpdateStart, changed: unknown): Wr
     next = patch(start.top, start.original, changed, "");
   } catch (error) {
     if (!(error instanceof NotJsonError)) throw error;
+    if (error instanceof TooDeepError) throw tooLarge(id, error.message);
     throw new RegistryError("INVALID_RECORD", `invalid record ${id}: ${error.message}`, {
       id,
       issues: [{ reason: "invalid-field", field: error.path, message: error.message }],
@@ -233,7 +298,7 @@ export function planUpdate(id: string, start: UpdateStart, changed: unknown): Wr
       issues: validation.issues,
     });
   }
-  return finish(start.top, tree);
+  return finish(id, start.top, tree);
 }
 
 function patch(node: JsonValue, before: unknown, after: unknown, path: string): JsonValue {

@@ -70,6 +70,13 @@ export class NotJsonError extends Error {
   }
 }
 
+/** A value nested deeper than any reader accepts: writing it would make the record unreadable. */
+export class TooDeepError extends NotJsonError {
+  constructor() {
+    super("", `nests deeper than ${MAX_DEPTH} levels`);
+  }
+}
+
 /**
  * Converts a caller's value into the tree. `undefined` members are dropped, as `JSON.stringify`
  * does; a bigint becomes its exact integer token; anything else that is not JSON (NaN, functions,
@@ -93,7 +100,7 @@ function convert(value: unknown, depth: number): JsonValue {
   }
   if (typeof value === "bigint") return new LosslessNumber(value.toString());
   if (value instanceof LosslessNumber) return new LosslessNumber(value.value);
-  if (depth > MAX_DEPTH) throw new NotJsonError("", `nests deeper than ${MAX_DEPTH} levels`);
+  if (depth > MAX_DEPTH) throw new TooDeepError();
   if (Array.isArray(value)) {
     return value.map((item, i) => {
       try {
