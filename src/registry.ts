@@ -36,6 +36,7 @@ import {
 import {
   createFilesExclusive,
   currentIdentity,
+  describeUnreadableEntry,
   type EntryRead,
   type Expected,
   ensureDirectory,
@@ -52,7 +53,7 @@ import {
   type WriteContext,
   writeFileAtomic,
 } from "./io/files.js";
-import { type FsOps, realFs } from "./io/fs.js";
+import { errnoCode, type FsOps, realFs } from "./io/fs.js";
 import {
   acquireLock,
   DEFAULT_LOCK_SETTINGS,
@@ -62,7 +63,13 @@ import {
   type LockSettings,
 } from "./io/lock.js";
 import { defaultPaths } from "./io/paths.js";
-import { DEFAULT_SWEEP_AFTER_MS, sweepStale } from "./io/sweep.js";
+import {
+  DEFAULT_SWEEP_AFTER_MS,
+  findOddEntries,
+  type OddEntry,
+  removeOddEntry,
+  sweepStale,
+} from "./io/sweep.js";
 import { KeyedMutex } from "./keyed-mutex.js";
 import { type TreeRead, TreeReader } from "./tree-reader.js";
 
@@ -147,6 +154,12 @@ export interface ImportResult {
   skippedExisting: number;
 }
 
+/** An odd entry at a reserved name (`Registry.oddEntries`), named relative to the root. */
+export interface OddFile extends Omit<OddEntry, "path"> {
+  /** Relative to the registry root, with `/`: `.lock-x`, `retired/.tmp-y`. */
+  file: string;
+}
+
 export interface SweepResult {
   /** Stale temp and lock files removed, relative to the root. */
   removed: string[];
@@ -226,7 +239,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
    */
   sweep(olderThanMs: number = this.sweepAfterMs): SweepResult {
     const removed = this.relativeAll(
-      sweepStale(this.io, [this.root, this.retiredDir], olderThanMs, false),
+      sweepStale(this.io, this.trees(), olderThanMs, false, this.sweepFailed),
     );
     if (removed.length > 0)
       this.logger.info({ removed }, "registry: swept stale temp and lock files");
@@ -235,8 +248,50 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   /** What `sweep()` would remove now, without removing anything (for diagnostics). */
   staleFiles(olderThanMs: number = this.sweepAfterMs): string[] {
-    return this.relativeAll(sweepStale(this.io, [this.root, this.retiredDir], olderThanMs, true));
+    return this.relativeAll(sweepStale(this.io, this.trees(), olderThanMs, true, this.sweepFailed));
   }
+
+  /**
+   * Entries at the names reserved for temp, lock and holder files that no writer puts there: a
+   * FIFO, directory, socket or symlink (a write of that id fails with `INVALID_LOCK` while one
+   * sits at its lock path), or a lock file whose content is not ours. Changes nothing.
+   */
+  oddEntries(): OddFile[] {
+    return findOddEntries(this.io, this.trees()).map(({ path, ...entry }) => ({
+      ...entry,
+      file: this.relativeAll([path])[0] as string,
+    }));
+  }
+
+  /**
+   * Removes the odd entries that provably hold nothing and are never a lock: FIFOs, sockets,
+   * device nodes, symlinks (the link, never its target) and empty directories. Never a regular
+   * file, never a directory with content. Returns what it removed, relative to the root.
+   */
+  removeOddEntries(): string[] {
+    const removed: string[] = [];
+    for (const entry of findOddEntries(this.io, this.trees())) {
+      try {
+        if (removeOddEntry(this.io, entry)) removed.push(...this.relativeAll([entry.path]));
+      } catch (error) {
+        this.sweepFailed(entry.path, error);
+      }
+    }
+    if (removed.length > 0) this.logger.info({ removed }, "registry: removed odd entries");
+    return removed;
+  }
+
+  private trees(): string[] {
+    return [this.root, this.retiredDir];
+  }
+
+  private readonly sweepFailed = (path: string, error: unknown): void => {
+    const detail = error instanceof Error ? error.message : String(error);
+    this.logger.warn(
+      { file: this.relativeAll([path])[0], errno: errnoCode(error) },
+      `registry: left ${path} in place: ${detail}`,
+    );
+  };
 
   private relativeAll(paths: string[]): string[] {
     return paths.map((path) => relative(this.root, path).split(sep).join("/"));
@@ -279,7 +334,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   async readMarker(name: string): Promise<string | null> {
     const entry = readEntry(this.io.fs, this.markerPath(name), MAX_FILE_BYTES);
     if (entry.kind === "absent") return null;
-    if (entry.kind !== "bytes") throw invalidFile(name, entry.kind, describeUnreadable(entry));
+    if (entry.kind !== "bytes") throw invalidEntry(name, entry);
     return entry.bytes.toString("utf8");
   }
 
@@ -395,9 +450,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const file = `${id}.json`;
     const entry = readEntry(this.io.fs, this.path("active", id), MAX_FILE_BYTES);
     if (entry.kind === "absent") return null;
-    if (entry.kind !== "bytes") {
-      throw invalidFile(file, entry.kind, describeUnreadable(entry));
-    }
+    if (entry.kind !== "bytes") throw invalidEntry(file, entry);
     const decoded = decodeRecord(id, entry.bytes);
     if (!decoded.ok) throw invalidFile(file, decoded.issue.reason, decoded.issue.message);
     return decoded.record;
@@ -642,6 +695,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
       const writable = openForWrite(entry.bytes);
       return writable.ok ? { ...writable, identity: entry.identity } : writable;
     }
+    // A file we may not read is not one we may replace: what it holds is unknown.
+    if (entry.kind === "unreadable") throw invalidEntry(`${id}.json`, entry);
     const refusal: Refusal = {
       status: "skipped",
       reason: entry.kind,
@@ -732,6 +787,19 @@ function describeUnreadable(
   return entry.kind === "too-large"
     ? `larger than ${MAX_FILE_BYTES} bytes (${entry.size} bytes)`
     : "not a regular file (directory, symlink or device)";
+}
+
+/** `INVALID_FILE` for an entry that is not a readable regular file, naming why. */
+function invalidEntry(
+  file: string,
+  entry: Exclude<EntryRead, { kind: "absent" } | { kind: "bytes" }>,
+): RegistryError {
+  if (entry.kind !== "unreadable") return invalidFile(file, entry.kind, describeUnreadable(entry));
+  return new RegistryError(
+    "INVALID_FILE",
+    `${file} is not a valid record: ${describeUnreadableEntry(entry)}: ${entry.detail}`,
+    { file, reason: "unreadable", errno: entry.errno, op: entry.op },
+  );
 }
 
 function invalidFile(file: string, reason: SkipReason, message: string): RegistryError {

@@ -14,7 +14,7 @@ import { checkField, checkName } from "./core/input.js";
 import { prepareRecord } from "./core/merge.js";
 import type { NamedAgentRecord } from "./core/schema.js";
 import { errnoCode } from "./io/fs.js";
-import type { Registry, SkippedFile } from "./registry.js";
+import type { OddFile, Registry, SkippedFile } from "./registry.js";
 import { findSources, MARKER_NAME, markerIsCurrent } from "./sqlite/migrate.js";
 
 export const DEFAULT_LIST_LIMIT = 200;
@@ -47,6 +47,7 @@ export type ProblemKind =
   | "skipped-file"
   | "in-both-trees"
   | "stale-file"
+  | "odd-entry"
   | "working-dir-missing"
   | "working-dir-escapes"
   | "migration-incomplete";
@@ -339,7 +340,9 @@ export class RegistryService {
         );
       }
     }
-    const fixed = options.fix ? this.registry.sweep().removed : [];
+    const fixed = options.fix
+      ? [...this.registry.sweep().removed, ...this.registry.removeOddEntries()]
+      : [];
     for (const file of this.registry.staleFiles()) {
       problems.push({
         kind: "stale-file",
@@ -348,6 +351,7 @@ export class RegistryService {
         fix: "agentmux-registry doctor --fix",
       });
     }
+    for (const entry of this.registry.oddEntries()) problems.push(oddEntryProblem(entry));
     const migration = await this.migrationProblem();
     if (migration) problems.push(migration);
     return {
@@ -524,7 +528,39 @@ function skippedProblem(file: SkippedFile): Problem {
   };
 }
 
+/** A FIFO, directory, symlink … at a lock, holder or temp name, or a lock file that is not ours. */
+function oddEntryProblem(entry: OddFile): Problem {
+  const { file } = entry;
+  const name = file.slice(file.lastIndexOf("/") + 1);
+  const blocks = name.startsWith(".lock-") && !name.includes(".stale-");
+  const effect = blocks
+    ? `: writes of ${name.slice(".lock-".length)} fail with INVALID_LOCK while it is there`
+    : "";
+  const { what } = entry;
+  if (what === "foreign-content" || what === "unreadable") {
+    return {
+      kind: "odd-entry",
+      subject: file,
+      message:
+        what === "foreign-content"
+          ? `${file} is a lock file whose content no holder writes (a newer version's, or junk)`
+          : `${file} is a lock file this process cannot read`,
+      fix: "if no program is writing that record, remove it; otherwise the sweep removes it once it is older than a few minutes",
+    };
+  }
+  const kind = what === "fifo" ? "FIFO" : what === "other" ? "special file" : what;
+  return {
+    kind: "odd-entry",
+    subject: file,
+    message: `${file} is a ${kind}${entry.hasContent ? " with content" : ""}, where only our own temp or lock files belong${effect}`,
+    fix: entry.removable
+      ? "agentmux-registry doctor --fix (removes it; it holds no data)"
+      : `move what is in ${file} elsewhere, then remove it`,
+  };
+}
+
 const SKIP_FIXES: Partial<Record<SkippedFile["reason"], string>> = {
+  unreadable: "give the file back to its owner and make it readable (chmod 600), or check the disk",
   "newer-schema": "written by a newer version: upgrade this tool; the file is kept as it is",
   "id-mismatch": "rename the file to <data.instance_id>.json",
   "invalid-stem": "rename the file to <data.instance_id>.json",

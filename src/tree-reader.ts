@@ -17,11 +17,14 @@ import { performance } from "node:perf_hooks";
 import { decodeRecord, MAX_FILE_BYTES, type NamedAgentRecord } from "./core/schema.js";
 import {
   currentIdentity,
+  describeUnreadableEntry,
+  type EntryRead,
   type FileIdentity,
   listDirectory,
   readEntry,
   sameIdentity,
   statMatches,
+  unreadable,
 } from "./io/files.js";
 import { errnoCode, type FsOps } from "./io/fs.js";
 import type { SkippedFile } from "./registry.js";
@@ -85,7 +88,10 @@ export class TreeReader {
           candidate.cached = null;
           continue;
         }
-        if (statMatches(stat, cached.identity)) outcome = cached.outcome;
+        if ("kind" in stat) {
+          // The cached read cannot be confirmed: read it again, which reports what is wrong.
+          candidate.cached = null;
+        } else if (statMatches(stat, cached.identity)) outcome = cached.outcome;
       }
       if (outcome === null) {
         const started = performance.now();
@@ -105,6 +111,11 @@ export class TreeReader {
     this.scratch ??= Buffer.allocUnsafe(MAX_FILE_BYTES + 1);
     const read = readEntry(this.fs, candidate.path, MAX_FILE_BYTES, this.scratch);
     if (read.kind === "absent") return null;
+    if (read.kind === "unreadable") {
+      // Never cached: EIO may pass, and a chmod changes the ctime anyway.
+      const message = describeUnreadableEntry(read);
+      return { skipped: { file: candidate.file, reason: "unreadable", message } };
+    }
     if (read.kind !== "bytes") {
       const message =
         read.kind === "too-large"
@@ -165,15 +176,19 @@ const NOT_REGULAR = "not a regular file (directory, symlink or device)";
 
 /**
  * `lstat` without an options object: Node parses options on every call, which on a 10,000-file
- * warm listing costs more than the rare exception for a file that vanished meanwhile.
+ * warm listing costs more than the rare exception for a file that vanished meanwhile. An error
+ * about the file (EIO …) is returned, not thrown: one bad file never fails a listing.
  */
-function statOrNull(fs: FsOps, path: string): Stats | null {
+function statOrNull(
+  fs: FsOps,
+  path: string,
+): Stats | Extract<EntryRead, { kind: "unreadable" }> | null {
   try {
     return fs.lstatSync(path);
   } catch (error) {
     const code = errnoCode(error);
     if (code === "ENOENT" || code === "ENOTDIR") return null;
-    throw error;
+    return unreadable("stat", path, error);
   }
 }
 

@@ -13,6 +13,11 @@ export const ERROR_TABLE = {
   INVALID_FILE: { exit: 4, http: 422, meaning: "a file on disk is not a valid record" },
   INVALID_ARGUMENT: { exit: 2, http: 400, meaning: "a bad scope, option or argument" },
   LOCK_TIMEOUT: { exit: 75, http: 503, meaning: "a record lock could not be taken in time" },
+  INVALID_LOCK: {
+    exit: 4,
+    http: 409,
+    meaning: "a record's lock path holds something that is not a lock file",
+  },
   CONFLICT: { exit: 4, http: 409, meaning: "the file kept changing under the writer" },
   IO: { exit: 1, http: 500, meaning: "the file system refused an operation" },
   AGENT_NOT_FOUND: { exit: 3, http: 404, meaning: "no such agent" },

@@ -19,7 +19,35 @@ export type EntryRead =
   | { kind: "absent" }
   | { kind: "not-regular-file" }
   | { kind: "too-large"; size: number }
+  /**
+   * The entry is there but the file system would not let it be read (`EACCES`, `EPERM`, `EIO` …):
+   * a fact about that one file, reported as a skip, never a failed listing.
+   */
+  | { kind: "unreadable"; errno: string; op: "open" | "stat" | "read"; detail: string }
   | { kind: "bytes"; bytes: Buffer; identity: FileIdentity };
+
+/**
+ * Errors that say the process, not the file, is in trouble (out of descriptors or memory): they
+ * fail the operation (`IO`) instead of marking one healthy file unreadable after another.
+ */
+const PROCESS_ERRORS: ReadonlySet<string> = new Set(["EMFILE", "ENFILE", "ENOMEM"]);
+
+/** The `unreadable` outcome for `error`, or a thrown `IO` error when the process is at fault. */
+export function unreadable(
+  op: "open" | "stat" | "read",
+  path: string,
+  error: unknown,
+): Extract<EntryRead, { kind: "unreadable" }> {
+  const errno = errnoCode(error);
+  if (errno === undefined || PROCESS_ERRORS.has(errno)) throw ioError(op, path, error);
+  const detail = error instanceof Error ? error.message : String(error);
+  return { kind: "unreadable", errno, op, detail };
+}
+
+/** The human message for an unreadable entry: names the errno (the fix depends on it). */
+export function describeUnreadableEntry(entry: { errno: string; op: string }): string {
+  return `could not be read (${entry.errno} at ${entry.op})`;
+}
 
 /** Enough of a file's stat to tell whether it was replaced since it was read. */
 export interface FileIdentity {
@@ -36,6 +64,10 @@ const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants
 /**
  * With `scratch`, the bytes returned are a view of it, valid until its next use: a listing reads
  * thousands of files through one buffer instead of allocating one per file.
+ *
+ * Never throws for a fact about the file itself: a file that cannot be opened, stat'ed or read
+ * (`EACCES`, `EPERM`, `EIO`, `EINVAL` …) is `unreadable` with its errno. Only errors that are the
+ * process's (out of descriptors or memory) are thrown, as `IO`.
  */
 export function readEntry(fs: FsOps, path: string, maxBytes: number, scratch?: Buffer): EntryRead {
   let fd: number;
@@ -44,14 +76,26 @@ export function readEntry(fs: FsOps, path: string, maxBytes: number, scratch?: B
   } catch (error) {
     const code = errnoCode(error);
     if (code === "ENOENT" || code === "ENOTDIR") return { kind: "absent" };
-    // ELOOP: the name is a symlink (O_NOFOLLOW); EISDIR/ENXIO: a directory or a socket.
-    if (code === "ELOOP" || code === "EISDIR" || code === "ENXIO" || code === "EMLINK") {
+    // ELOOP (EMLINK on BSD): the name is a symlink (O_NOFOLLOW); EISDIR/ENXIO: a directory or a
+    // socket; EOPNOTSUPP: a socket on some systems.
+    if (
+      code === "ELOOP" ||
+      code === "EISDIR" ||
+      code === "ENXIO" ||
+      code === "EMLINK" ||
+      code === "EOPNOTSUPP"
+    ) {
       return { kind: "not-regular-file" };
     }
-    throw ioError("open", path, error);
+    return unreadable("open", path, error);
   }
   try {
-    const stat = fs.fstatSync(fd);
+    let stat: Stats;
+    try {
+      stat = fs.fstatSync(fd);
+    } catch (error) {
+      return unreadable("stat", path, error);
+    }
     if (!stat.isFile()) return { kind: "not-regular-file" };
     const size = Number(stat.size);
     if (size > maxBytes) return { kind: "too-large", size };
@@ -61,20 +105,23 @@ export function readEntry(fs: FsOps, path: string, maxBytes: number, scratch?: B
     const buffer =
       scratch && scratch.length >= size ? scratch.subarray(0, size) : Buffer.allocUnsafe(size);
     let length = 0;
-    while (length < size) {
-      const n = fs.readSync(fd, buffer, length, size - length, null);
-      if (n === 0) break;
-      length += n;
+    try {
+      while (length < size) {
+        const n = fs.readSync(fd, buffer, length, size - length, null);
+        if (n === 0) break;
+        length += n;
+      }
+    } catch (error) {
+      return unreadable("read", path, error);
     }
     return {
       kind: "bytes",
       bytes: buffer.subarray(0, length),
       identity: identityOf(stat),
     };
-  } catch (error) {
-    throw ioError("read", path, error);
   } finally {
-    fs.closeSync(fd);
+    // A failed close (EIO on a network file system) loses nothing: the bytes were read.
+    closeQuietly(fs, fd);
   }
 }
 

@@ -23,6 +23,7 @@ export type FsOps = Pick<
   | "renameSync"
   | "linkSync"
   | "unlinkSync"
+  | "rmdirSync"
   | "futimesSync"
 >;
 

@@ -15,7 +15,7 @@
  */
 
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { type BigIntStats, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { RegistryError } from "../core/errors.js";
@@ -47,6 +47,12 @@ export interface LockInfo {
   token: string;
   ino: bigint;
   mtimeMs: number;
+  /**
+   * `ours`: `<pid> <host> <token>` as every holder writes it; `empty`: not written yet (or its
+   * writer died first); `foreign`: anything else (a newer format, or junk); `unreadable`: the
+   * file could not be read (another user's, EIO) and is judged by its lstat alone.
+   */
+  content: "ours" | "empty" | "foreign" | "unreadable";
 }
 
 /**
@@ -203,7 +209,9 @@ export async function acquireLock(
     } else if (linked) {
       return linked;
     }
-    holder = readLock(ctx, lockPath);
+    // Something that is not a lock file (a FIFO, a directory, a symlink) fails at once: no
+    // holder will ever remove it, so waiting could only end in a misleading LOCK_TIMEOUT.
+    holder = readLock(ctx, lockPath, id);
     if (holder !== null && isStale(holder, settings)) {
       takeOver(ctx, lockPath, holder);
       continue;
@@ -319,30 +327,124 @@ function closeQuietly(ctx: WriteContext, fd: number): void {
   }
 }
 
-export function readLock(ctx: WriteContext, lockPath: string): LockInfo | null {
+/** What can be found at a lock path that is not a lock file. */
+export type OddKind = "directory" | "fifo" | "socket" | "device" | "symlink" | "other";
+
+export type LockEntry =
+  | { kind: "absent" }
+  | { kind: "lock"; info: LockInfo }
+  /** Not a regular file: no lock of any version is ever that, and waiting never removes it. */
+  | { kind: "odd"; what: OddKind };
+
+/** What a holder writes: `<pid> <host> <token>\n` (a host name has no spaces). */
+const LOCK_CONTENT = /^[1-9][0-9]* \S* [0-9a-f]+\n?$/;
+
+const LOCK_READ_FLAGS =
+  constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
+
+/**
+ * Reads the lock at `lockPath` without trusting what is there: never follows a symlink
+ * (O_NOFOLLOW), never blocks on a FIFO (O_NONBLOCK), never reads from anything but a regular
+ * file (fstat first). A lock file this process may not read (another user's, EACCES) or that
+ * fails to read (EIO) is judged by its lstat alone: unknown holder, stale by age.
+ */
+export function inspectLock(ctx: WriteContext, lockPath: string): LockEntry {
   const { fs } = ctx;
   let fd: number;
   try {
-    fd = fs.openSync(lockPath, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+    fd = fs.openSync(lockPath, LOCK_READ_FLAGS);
   } catch (error) {
-    if (errnoCode(error) === "ENOENT") return null;
-    throw ioError("read lock", lockPath, error);
+    const code = errnoCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR") return { kind: "absent" };
+    return byLstat(ctx, lockPath, error);
   }
   try {
     const stat = fs.fstatSync(fd, { bigint: true });
+    if (!stat.isFile()) return { kind: "odd", what: oddKind(stat) };
     const buffer = Buffer.alloc(256);
-    const length = fs.readSync(fd, buffer, 0, buffer.length, 0);
-    const [pid, host, token] = buffer.toString("utf8", 0, length).trim().split(" ");
-    return {
+    let length: number;
+    try {
+      length = fs.readSync(fd, buffer, 0, buffer.length, 0);
+    } catch (error) {
+      return byLstat(ctx, lockPath, error);
+    }
+    const text = buffer.toString("utf8", 0, length);
+    const [pid, host, token] = text.trim().split(" ");
+    const info: LockInfo = {
       pid: Number(pid),
       host: host ?? "",
       token: token ?? "",
       ino: stat.ino,
       mtimeMs: Number(stat.mtimeMs),
+      content: length === 0 ? "empty" : LOCK_CONTENT.test(text) ? "ours" : "foreign",
     };
+    return { kind: "lock", info };
+  } catch (error) {
+    throw ioError("read lock", lockPath, error);
   } finally {
-    fs.closeSync(fd);
+    closeQuietly(ctx, fd);
   }
+}
+
+/**
+ * The lock at `lockPath` as `LockInfo`, or null when there is none; `INVALID_LOCK` when the path
+ * holds something that is not a lock file.
+ */
+export function readLock(ctx: WriteContext, lockPath: string, id?: string): LockInfo | null {
+  const entry = inspectLock(ctx, lockPath);
+  if (entry.kind === "absent") return null;
+  if (entry.kind === "odd") throw invalidLock(lockPath, entry.what, id);
+  return entry.info;
+}
+
+export function invalidLock(lockPath: string, what: OddKind, id?: string): RegistryError {
+  return new RegistryError(
+    "INVALID_LOCK",
+    `cannot lock ${id ?? lockPath}: ${lockPath} is a ${what}, not a lock file; ` +
+      "nothing was written (agentmux-registry doctor names the fix)",
+    { path: lockPath, kind: what, ...(id === undefined ? {} : { id }) },
+  );
+}
+
+/** What an lstat says about a lock path whose open or read failed with `cause`. */
+function byLstat(ctx: WriteContext, lockPath: string, cause: unknown): LockEntry {
+  let stat: BigIntStats | undefined;
+  try {
+    stat = ctx.fs.lstatSync(lockPath, { bigint: true, throwIfNoEntry: false });
+  } catch {
+    throw ioError("read lock", lockPath, cause);
+  }
+  if (stat === undefined) return { kind: "absent" };
+  if (!stat.isFile()) return { kind: "odd", what: oddKind(stat) };
+  // Unreadable but a file: an unknown holder (empty host: never judged by pid), stale by age.
+  // The token stands in for its content, so a takeover still removes only this very file.
+  return {
+    kind: "lock",
+    info: {
+      pid: Number.NaN,
+      host: "",
+      token: `unreadable-${stat.ino}-${stat.mtimeMs}`,
+      ino: stat.ino,
+      mtimeMs: Number(stat.mtimeMs),
+      content: "unreadable",
+    },
+  };
+}
+
+function oddKind(stat: {
+  isDirectory(): boolean;
+  isFIFO(): boolean;
+  isSocket(): boolean;
+  isSymbolicLink(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+}): OddKind {
+  if (stat.isDirectory()) return "directory";
+  if (stat.isFIFO()) return "fifo";
+  if (stat.isSocket()) return "socket";
+  if (stat.isSymbolicLink()) return "symlink";
+  if (stat.isCharacterDevice() || stat.isBlockDevice()) return "device";
+  return "other";
 }
 
 /** A holder writes its content right after creating the file; an empty lock older than this is dead. */
@@ -395,7 +497,8 @@ export function takeOver(ctx: WriteContext, lockPath: string, judged: LockInfo):
   }
   let removed = true;
   try {
-    const moved = readLock(ctx, aside);
+    const entry = inspectLock(ctx, aside);
+    const moved = entry.kind === "lock" ? entry.info : null;
     if (moved === null || moved.ino !== judged.ino || moved.token !== judged.token) {
       removed = false;
       // Another waiter replaced the stale lock between our read and our rename: give it back.
