@@ -202,8 +202,16 @@ describe("token", () => {
     assert.match(first, /^[0-9a-f]{64}$/);
     assert.equal(fs.statSync(join(root, TOKEN_FILE)).mode & 0o777, 0o600);
     assert.equal(await loadOrCreateToken(registry), first);
+    // A file that holds no token is never silently replaced (a racing start could be serving
+    // the old one): refused, with the fix in the message.
     fs.writeFileSync(join(root, TOKEN_FILE), "short");
-    assert.notEqual(await loadOrCreateToken(registry), first);
+    await assert.rejects(loadOrCreateToken(registry), (error: Error & { code?: string }) => {
+      assert.equal(error.code, "INVALID_FILE");
+      assert.match(error.message, /does not hold a token.*rm '/);
+      return true;
+    });
+    fs.rmSync(join(root, TOKEN_FILE));
+    assert.notEqual(await loadOrCreateToken(registry), first, "a deleted token is replaced");
   });
 });
 

@@ -3,6 +3,10 @@
  * deleted — whoever changed it (this process, the CLI, the Rust server). `fs.watch` on both trees
  * is only a hint (debounced); a periodic rescan is the safety net; each rescan is diffed against
  * the last snapshot. Rescans run only while someone listens.
+ *
+ * Nothing here can end the process: a rescan that fails (a tree that became a file, a disk
+ * error) is reported once per distinct error, the last good snapshot is kept, and the next
+ * rescan tries again; a listener that throws is reported and the others still hear the news.
  */
 
 import { type FSWatcher, watch } from "node:fs";
@@ -40,7 +44,17 @@ export interface FeedOptions {
   debounceMs?: number;
   /** The safety-net rescan period. */
   rescanMs?: number;
+  /** Where failures of background work are reported (default: a line on stderr). */
+  report?: (message: string) => void;
 }
+
+export const reportToStderr = (message: string) => {
+  try {
+    process.stderr.write(`agentmux-registry: ${message}\n`);
+  } catch {
+    // Nowhere left to report to.
+  }
+};
 
 export class ChangeFeed {
   private readonly listeners = new Set<Listener>();
@@ -53,6 +67,9 @@ export class ChangeFeed {
   private rescanRequested = false;
   private readonly debounceMs: number;
   private readonly rescanMs: number;
+  private readonly report: (message: string) => void;
+  /** The message of the failure last reported, until a rescan works again. */
+  private failure: string | undefined;
 
   constructor(
     private readonly registry: Registry,
@@ -60,6 +77,14 @@ export class ChangeFeed {
   ) {
     this.debounceMs = options.debounceMs ?? 75;
     this.rescanMs = options.rescanMs ?? 2_000;
+    const report = options.report ?? reportToStderr;
+    this.report = (message) => {
+      try {
+        report(message);
+      } catch {
+        // A reporter that throws must not take the feed down with it.
+      }
+    };
   }
 
   /** Subscribes; the first call starts watching. Returns the current snapshot and an unsubscribe. */
@@ -83,19 +108,39 @@ export class ChangeFeed {
     };
   }
 
-  /** Rescans now (after a write this process made, say) and notifies about the differences. */
+  /**
+   * Rescans now (after a write this process made, say) and notifies about the differences.
+   * Never rejects: a failed rescan is reported and leaves the last good snapshot in place.
+   */
   rescan(): Promise<void> {
     if (this.scanning) {
       this.rescanRequested = true;
       return this.scanning;
     }
-    this.scanning = this.scanOnce().finally(() => {
-      this.scanning = undefined;
-      if (this.rescanRequested) {
-        this.rescanRequested = false;
-        void this.rescan();
-      }
-    });
+    this.scanning = this.scanOnce()
+      .then(
+        () => {
+          if (this.failure !== undefined) {
+            this.failure = undefined;
+            this.report("change feed: rescans work again");
+          }
+        },
+        (error: unknown) => {
+          const message = error instanceof Error ? error.message : String(error);
+          if (message === this.failure) return;
+          this.failure = message;
+          this.report(
+            `change feed: a rescan failed (the page keeps its last view; retrying): ${message}`,
+          );
+        },
+      )
+      .finally(() => {
+        this.scanning = undefined;
+        if (this.rescanRequested) {
+          this.rescanRequested = false;
+          void this.rescan();
+        }
+      });
     return this.scanning;
   }
 
@@ -154,7 +199,13 @@ export class ChangeFeed {
       changes.length === 0 && JSON.stringify(scan.skipped) !== this.lastSkipped;
     this.lastSkipped = JSON.stringify(scan.skipped);
     if (changes.length > 0 || skippedChanged) {
-      for (const listener of this.listeners) listener(changes, this.snapshot);
+      for (const listener of this.listeners) {
+        try {
+          listener(changes, this.snapshot);
+        } catch (error) {
+          this.report(`change feed: a listener failed: ${(error as Error)?.message ?? error}`);
+        }
+      }
     }
   }
 

@@ -4,8 +4,8 @@
 
 import type { AddressInfo } from "node:net";
 import type { RegistryService } from "../service.js";
-import { ChangeFeed, type FeedOptions } from "./feed.js";
-import { buildHttp } from "./http.js";
+import { ChangeFeed, type FeedOptions, reportToStderr } from "./feed.js";
+import { buildHttp, type HttpLimits } from "./http.js";
 import { DEFAULT_PORT } from "./port.js";
 import { loadOrCreateToken } from "./token.js";
 
@@ -19,13 +19,26 @@ export interface RunningServer {
 
 export async function startServer(
   service: RegistryService,
-  options: { port?: number; feed?: FeedOptions } = {},
+  options: {
+    port?: number;
+    feed?: FeedOptions;
+    /** Timeouts and caps; the defaults are `DEFAULT_LIMITS` (README). */
+    limits?: Partial<HttpLimits>;
+    /** Where failures of background work are reported (default: a line on stderr). */
+    report?: (message: string) => void;
+  } = {},
 ): Promise<RunningServer> {
   const token = await loadOrCreateToken(service.registry);
-  const feed = new ChangeFeed(service.registry, options.feed);
+  const report = options.report ?? reportToStderr;
+  const feed = new ChangeFeed(service.registry, { report, ...options.feed });
   let port = options.port ?? DEFAULT_PORT;
-  const app = buildHttp({ service, feed, token, port: () => port });
-  await app.listen({ host: "127.0.0.1", port });
+  const app = buildHttp({ service, feed, token, port: () => port, limits: options.limits, report });
+  try {
+    await app.listen({ host: "127.0.0.1", port });
+  } catch (error) {
+    feed.close();
+    throw error;
+  }
   port = (app.server.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}/?token=${token}`,
