@@ -179,6 +179,9 @@ export function buildHttp(options: HttpOptions): FastifyInstance {
   const app = Fastify({
     bodyLimit: BODY_LIMIT,
     logger: false,
+    // `close()` (Ctrl-C) ends every connection, not only idle ones: a client that connected and
+    // sent nothing must not hold the shutdown until its timeout.
+    forceCloseConnections: true,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     serverFactory: (handler) => {
       const headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
