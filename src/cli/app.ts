@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { ERROR_TABLE, RegistryError } from "../core/errors.js";
+import { idProblem } from "../core/ids.js";
 import type { NamedAgentRecord } from "../core/schema.js";
 import { defaultPaths } from "../io/paths.js";
 import { Registry } from "../registry.js";
@@ -49,38 +50,64 @@ const PACKAGE_VERSION: string = JSON.parse(
 /** Runs one command line; resolves to the process exit code. Never throws. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   let exitCode: number = EXIT.ok;
-  const program = buildProgram(argv, io, (code) => {
+  // Until the command line is parsed, `--json` is looked for before any `--` (what follows it
+  // belongs to `continue --exec`'s command); once parsed, the parsed option decides.
+  const dashes = argv.indexOf("--");
+  const mode = { json: (dashes < 0 ? argv : argv.slice(0, dashes)).includes("--json") };
+  const program = buildProgram(io, mode, (code) => {
     exitCode = code;
   });
   try {
     await program.parseAsync(argv, { from: "user" });
     return exitCode;
   } catch (error) {
-    return reportError(error, io, argv.includes("--json"));
+    try {
+      return reportError(error, io, mode.json);
+    } catch {
+      return EXIT.unexpected; // the output itself failed; there is nowhere left to say so
+    }
   }
 }
 
 function buildProgram(
-  argv: readonly string[],
   io: CliIo,
+  mode: { json: boolean },
   setExit: (code: number) => void,
 ): Command {
   const program = new Command("agentmux-registry")
     .description("The shared registry of named AI coding agents (AgentMux-compatible).")
     .version(PACKAGE_VERSION, "--version")
-    .option("--root <dir>", "registry root (default: ~/.agentmux/shared/agents/registry)")
-    .option("--home <dir>", "install home with the per-version databases (default: ~/.agentmux)")
-    .option("--agents-base <dir>", "where working directories live (default: <home>/agents)")
+    .addOption(
+      new Option(
+        "--root <dir>",
+        "registry root (default: ~/.agentmux/shared/agents/registry)",
+      ).argParser(text("--root")),
+    )
+    .addOption(
+      new Option(
+        "--home <dir>",
+        "install home with the per-version databases (default: ~/.agentmux)",
+      ).argParser(text("--home")),
+    )
+    .addOption(
+      new Option(
+        "--agents-base <dir>",
+        "where working directories live (default: <home>/agents)",
+      ).argParser(text("--agents-base")),
+    )
     .option("--json", "print one JSON value on stdout")
     .option("--quiet", "print only what was asked for")
     .exitOverride()
     .configureOutput({
       writeOut: io.stdout,
       writeErr: io.stderr,
-      // One line with the way to help; with --json the error goes to stdout as JSON instead.
+      // One line with the way to help; with --json the error also goes to stdout as JSON.
       outputError: (text, write) => {
-        if (!argv.includes("--json")) write(`${text.trimEnd()} (run with --help for usage)\n`);
+        write(`${printable(text.trimEnd())} (run with --help for usage)\n`);
       },
+    })
+    .hook("preAction", (_program, action) => {
+      mode.json = action.optsWithGlobals<GlobalOptions>().json === true;
     });
 
   const context = async (command: Command) => {
@@ -125,9 +152,15 @@ function buildProgram(
   program
     .command("list")
     .description("the Continue dropdown: active agents, newest launch first")
-    .option("--definition <id>", "only agents of this definition")
     .addOption(
-      new Option("--limit <n>", "at most this many (default 200, max 1000)").argParser(parseCount),
+      new Option("--definition <id>", "only agents of this definition").argParser(
+        text("--definition"),
+      ),
+    )
+    .addOption(
+      new Option("--limit <n>", "at most this many (default 200, max 1000)").argParser(
+        count("--limit"),
+      ),
     )
     .option("--all", "no limit")
     .action(
@@ -158,7 +191,7 @@ function buildProgram(
     .argument("<agent>", "id or name")
     .action(async (reference: string, _options: unknown, command: Command) => {
       const { service, registry, print } = await context(command);
-      const record = await service.resolveAgent(reference, "either");
+      const record = await findAgent(service, reference, "either");
       const workingDir = resolve(
         record.data.source_agents_base ?? registry.agentsBase,
         record.data.working_dir,
@@ -173,10 +206,18 @@ function buildProgram(
   program
     .command("create")
     .description("create an agent and its working directory")
-    .requiredOption("--name <name>", "the agent's name")
-    .requiredOption("--definition <id>", "the agent definition (claude-code, gemini …)")
-    .option("--identity <id>", "identity id")
-    .option("--memory <id>", "memory id")
+    .addOption(
+      new Option("--name <name>", "the agent's name")
+        .argParser(once("--name"))
+        .makeOptionMandatory(),
+    )
+    .addOption(
+      new Option("--definition <id>", "the agent definition (claude-code, gemini …)")
+        .argParser(text("--definition"))
+        .makeOptionMandatory(),
+    )
+    .addOption(new Option("--identity <id>", "identity id").argParser(text("--identity")))
+    .addOption(new Option("--memory <id>", "memory id").argParser(text("--memory")))
     .action(
       async (
         options: { name: string; definition: string; identity?: string; memory?: string },
@@ -191,8 +232,7 @@ function buildProgram(
         });
         print(
           { agent: agentJson(created.record), working_dir_path: created.workingDir },
-          () =>
-            `created ${printable(created.record.data.instance_name)} (${created.record.data.instance_id}) in ${created.workingDir}`,
+          () => `created ${describe(created.record)} in ${printable(created.workingDir)}`,
         );
       },
     );
@@ -202,7 +242,11 @@ function buildProgram(
     .description("record a launch; print the working directory, or run a command in it")
     .argument("<agent>", "id or name")
     .argument("[command...]", "with --exec: the command to run (after --)")
-    .option("--session <id>", "the provider CLI's session id to keep for resume")
+    .addOption(
+      new Option("--session <id>", "the provider CLI's session id to keep for resume").argParser(
+        text("--session"),
+      ),
+    )
     .option("--exec", "run the command after -- in the working directory and exit with its code")
     .action(
       async (
@@ -211,18 +255,19 @@ function buildProgram(
         options: { session?: string; exec?: boolean },
         command: Command,
       ) => {
-        if (options.exec && commandLine.length === 0) usage("--exec needs a command after --");
+        if (options.exec && (commandLine[0] ?? "") === "") usage("--exec needs a command after --");
         if (!options.exec && commandLine.length > 0)
           usage("unexpected arguments (did you mean --exec -- CMD …?)");
         const { service, print } = await context(command);
-        const record = await service.resolveAgent(reference);
+        const record = await findAgent(service, reference, "active");
         const continued = await service.continueAgent(record.data.instance_id, {
           sessionId: options.session,
         });
         if (!options.exec) {
+          // The bare path is for `cd "$(…)"` and must be exact; only a terminal gets it escaped.
           print(
             { agent: agentJson(continued.record), working_dir_path: continued.workingDir },
-            () => continued.workingDir,
+            () => (io.stdoutIsTTY ? printable(continued.workingDir) : continued.workingDir),
           );
           return;
         }
@@ -236,7 +281,7 @@ function buildProgram(
     .argument("<agent>", "id or name")
     .action(async (reference: string, _options: unknown, command: Command) => {
       const { service, print } = await context(command);
-      const record = await service.resolveAgent(reference);
+      const record = await findAgent(service, reference, "active");
       const moved = await service.forgetAgent(record.data.instance_id);
       print(
         { id: record.data.instance_id, moved },
@@ -251,7 +296,7 @@ function buildProgram(
     .argument("<agent>", "id or name (as in the Trash)")
     .action(async (reference: string, _options: unknown, command: Command) => {
       const { service, print } = await context(command);
-      const record = await service.resolveAgent(reference, "retired");
+      const record = await findAgent(service, reference, "retired");
       const moved = await service.restoreAgent(record.data.instance_id);
       print({ id: record.data.instance_id, moved }, () => `restored ${describe(record)}`);
     });
@@ -275,7 +320,7 @@ function buildProgram(
     .argument("<new-name>", "the new name")
     .action(async (reference: string, name: string, _options: unknown, command: Command) => {
       const { service, print } = await context(command);
-      const record = await service.resolveAgent(reference);
+      const record = await findAgent(service, reference, "active");
       const changed = await service.renameAgent(record.data.instance_id, name);
       print({ id: record.data.instance_id, name, changed }, () =>
         changed === 0
@@ -292,7 +337,7 @@ function buildProgram(
     .action(async (reference: string, options: { yes?: boolean }, command: Command) => {
       if (!options.yes) usage("delete removes records for good: add --yes to confirm");
       const { service, print } = await context(command);
-      const record = await service.resolveAgent(reference, "either");
+      const record = await findAgent(service, reference, "either");
       const removed = await service.deleteAgent(record.data.instance_id);
       print(
         { id: record.data.instance_id, removed },
@@ -342,15 +387,33 @@ function buildProgram(
       new Option(
         "--port <n>",
         `port to listen on; 0 = any free port (default ${DEFAULT_PORT})`,
-      ).argParser(parsePort),
+      ).argParser(count("--port", 65_535)),
     )
     .action(async (options: { port?: number }, command: Command) => {
       const { service, options: globals } = await context(command);
       // Loaded here: the server (fastify) would slow every other command's start-up.
       const { startServer } = await import("../server/serve.js");
-      const server = await startServer(service, { port: options.port ?? DEFAULT_PORT });
+      const port = options.port ?? DEFAULT_PORT;
+      let server: Awaited<ReturnType<typeof startServer>>;
+      try {
+        server = await startServer(service, { port });
+      } catch (error) {
+        service.registry.close();
+        if (errnoOf(error) === "EADDRINUSE") {
+          throw new CliError(
+            "PORT_IN_USE",
+            EXIT.tryLater,
+            `port ${port} is already in use (another agentmux-registry serve?): choose another with --port N, or --port 0 for any free port`,
+            { port },
+          );
+        }
+        throw error;
+      }
       if (globals.json) io.stdout(`${JSON.stringify({ url: server.url, port: server.port })}\n`);
-      else io.stdout(`agentmux-registry is serving ${service.registry.root}\nopen ${server.url}\n`);
+      else
+        io.stdout(
+          `agentmux-registry is serving ${printable(service.registry.root)}\nopen ${server.url}\n`,
+        );
       await new Promise<void>((resolveStop) => {
         const stop = () => resolveStop();
         process.once("SIGINT", stop);
@@ -371,9 +434,9 @@ function doctorText(
   colors: Colors,
 ): string {
   const lines = [
-    `registry ${report.root}: ${report.active} active, ${report.retired} in the Trash`,
+    `registry ${printable(report.root)}: ${report.active} active, ${report.retired} in the Trash`,
   ];
-  for (const file of report.fixed) lines.push(`removed stale ${file}`);
+  for (const file of report.fixed) lines.push(`removed stale ${printable(file)}`);
   if (report.problems.length === 0) lines.push(colors.green("no problems found"));
   for (const problem of report.problems) {
     lines.push(`${colors.yellow("problem")} ${printable(problem.message)}`);
@@ -422,7 +485,7 @@ function runIn(cwd: string, commandLine: string[], io: CliIo): Promise<number> {
       resolvePromise(code);
     };
     child.on("error", (error: NodeJS.ErrnoException) => {
-      io.stderr(`error: could not run ${printable(file)}: ${error.message}\n`);
+      io.stderr(`error: ${printable(`could not run ${file}: ${error.message}`)}\n`);
       done(error.code === "ENOENT" ? 127 : 126);
     });
     child.on("exit", (code, signal) => done(code ?? (signal ? 128 + signalNumber(signal) : 1)));
@@ -437,24 +500,107 @@ function signalNumber(signal: NodeJS.Signals): number {
   );
 }
 
-function parsePort(value: string): number {
-  const port = parseCount(value);
-  if (port > 65_535) usage(`--port must be at most 65535 (got ${value})`);
-  return port;
+/**
+ * Resolves a command's `<agent>` (SPEC §12) in the tree(s) it works on. A miss says what the
+ * reference was taken for: an agent's name in the other tree is `AGENT_NOT_FOUND` saying where it
+ * is; a reference that is neither a valid id nor any agent's name is `INVALID_ID` (exit 2); a
+ * valid id that matches nothing is `AGENT_NOT_FOUND` (exit 3). Each tree is asked on its own, so an
+ * invalid id that is the name of an agent in the second tree is still found.
+ */
+async function findAgent(
+  service: RegistryService,
+  reference: string,
+  where: "active" | "retired" | "either",
+): Promise<NamedAgentRecord> {
+  const attempt = async (tree: "active" | "retired") => {
+    try {
+      return await service.resolveAgent(reference, tree);
+    } catch (error) {
+      if (error instanceof RegistryError && ["AGENT_NOT_FOUND", "INVALID_ID"].includes(error.code))
+        return null;
+      throw error;
+    }
+  };
+  for (const tree of where === "either" ? (["active", "retired"] as const) : [where]) {
+    const found = await attempt(tree);
+    if (found) return found;
+  }
+  const quoted = JSON.stringify(reference);
+  const data = { id: reference };
+  if (where !== "either") {
+    const elsewhere = await attempt(where === "active" ? "retired" : "active");
+    if (elsewhere) {
+      throw new RegistryError(
+        "AGENT_NOT_FOUND",
+        where === "active"
+          ? `${quoted} is in the Trash, not active (bring it back with: agentmux-registry restore ${elsewhere.data.instance_id})`
+          : `${quoted} is not in the Trash: that agent is active`,
+        { ...data, retired: where === "active" },
+      );
+    }
+  }
+  const problem = idProblem(reference);
+  if (problem !== null) {
+    throw new RegistryError(
+      "INVALID_ID",
+      `no agent is named ${quoted}, and it is not a valid id either (${problem})`,
+      data,
+    );
+  }
+  const scope = { active: "", retired: " in the Trash", either: ", active or in the Trash" }[where];
+  throw new RegistryError("AGENT_NOT_FOUND", `no agent has the id or name ${quoted}${scope}`, data);
 }
 
-function parseCount(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n))
-    usage(`--limit must be a non-negative integer (got ${value})`);
-  return n;
+/** A value option that may be given once: a second `--root` is a mistake, not an override. */
+function once(flag: string) {
+  return (value: string, previous: unknown): string => {
+    if (previous !== undefined) usage(`${flag} was given more than once`);
+    return value;
+  };
 }
 
-class UsageError extends Error {}
+/** `once`, and not empty: an empty path would silently mean the current directory. */
+function text(flag: string) {
+  const single = once(flag);
+  return (value: string, previous: unknown): string => {
+    if (value === "") usage(`${flag} must not be empty`);
+    return single(value, previous);
+  };
+}
+
+/** A non-negative decimal integer up to `max`, given once; the message names the option. */
+function count(flag: string, max: number = Number.MAX_SAFE_INTEGER) {
+  const single = once(flag);
+  return (value: string, previous: unknown): number => {
+    single(value, previous);
+    const n = Number(value);
+    if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n))
+      usage(`${flag} must be a non-negative whole number (got ${JSON.stringify(value)})`);
+    if (n > max) usage(`${flag} must be at most ${max} (got ${value})`);
+    return n;
+  };
+}
+
+/** An error the CLI raises itself: a code for `--json`, an exit code, a message for people. */
+class CliError extends Error {
+  constructor(
+    readonly code: string,
+    readonly exit: number,
+    message: string,
+    readonly data: Readonly<Record<string, unknown>> = {},
+  ) {
+    super(message);
+  }
+}
 
 function usage(message: string): never {
-  throw new UsageError(message);
+  throw new CliError("INVALID_ARGUMENT", EXIT.usage, message);
 }
+
+const errnoOf = (error: unknown): string | undefined => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
+};
 
 const FIXES: Partial<Record<keyof typeof ERROR_TABLE, string>> = {
   AGENT_NOT_FOUND: "see the agents with: agentmux-registry list (or trash)",
@@ -465,30 +611,58 @@ const FIXES: Partial<Record<keyof typeof ERROR_TABLE, string>> = {
   INVALID_FILE: "run: agentmux-registry doctor",
 };
 
+/**
+ * Every failure ends here: one `error:` line on stderr (control and bidi characters escaped) and,
+ * with `--json`, one `{ error: { code, message, … } }` value on stdout — unexpected failures
+ * included (`IO` for a system error, `UNEXPECTED` for anything else, both exit 1).
+ */
 function reportError(error: unknown, io: CliIo, json: boolean): number {
   if (error instanceof CommanderError) {
-    if (["commander.helpDisplayed", "commander.version", "commander.help"].includes(error.code))
-      return EXIT.ok;
+    if (["commander.helpDisplayed", "commander.version"].includes(error.code)) return EXIT.ok;
+    // No command at all: commander printed the help on stderr; that is a usage error.
+    if (error.code === "commander.help") {
+      if (error.exitCode === 0) return EXIT.ok;
+      if (json) printJsonError(io, "INVALID_ARGUMENT", "a command is required", {});
+      return EXIT.usage;
+    }
+    // Commander has already written its line (outputError).
     if (json) printJsonError(io, "INVALID_ARGUMENT", error.message.replace(/^error: /, ""), {});
     return EXIT.usage;
   }
-  if (error instanceof UsageError) {
-    if (json) printJsonError(io, "INVALID_ARGUMENT", error.message, {});
-    io.stderr(`error: ${error.message}\n`);
-    return EXIT.usage;
+  let code: string;
+  let exit: number;
+  let message: string;
+  let data: Readonly<Record<string, unknown>> = {};
+  let line: string;
+  let stack = "";
+  if (error instanceof CliError || error instanceof RegistryError) {
+    ({ code, message, data } = error);
+    exit = error instanceof CliError ? error.exit : ERROR_TABLE[error.code].exit;
+    const fix = error instanceof RegistryError ? FIXES[error.code] : undefined;
+    line = `${message}${fix ? ` (${fix})` : ""}`;
+  } else {
+    const errno = errnoOf(error);
+    const text = error instanceof Error ? error.message : String(error);
+    code = errno ? "IO" : "UNEXPECTED";
+    exit = EXIT.unexpected;
+    message = errno ? text : `${error instanceof Error ? error.name : "error"}: ${text}`;
+    if (errno) {
+      const { syscall, path } = error as { syscall?: unknown; path?: unknown };
+      data = {
+        errno,
+        ...(typeof syscall === "string" ? { op: syscall } : {}),
+        ...(typeof path === "string" ? { path } : {}),
+      };
+    }
+    line = `unexpected ${message}`;
+    // A bug's stack on request only: by default every error is one line.
+    if (io.env.AGENTMUX_REGISTRY_DEBUG && error instanceof Error && error.stack)
+      stack = `${printable(error.stack).replaceAll("\\n", "\n")}\n`;
   }
-  if (error instanceof RegistryError) {
-    if (json) printJsonError(io, error.code, error.message, error.data);
-    const fix = FIXES[error.code];
-    io.stderr(`error: ${printable(error.message)}${fix ? ` (${fix})` : ""}\n`);
-    return ERROR_TABLE[error.code].exit;
-  }
-  io.stderr(
-    `unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-  );
-  return EXIT.unexpected;
+  if (json) printJsonError(io, code, message, data);
+  io.stderr(`error: ${printable(line)}\n${stack}`);
+  return exit;
 }
-
 function printJsonError(
   io: CliIo,
   code: string,

@@ -39,8 +39,26 @@ export function relativeTime(ms: number, now: number): string {
   return past ? `${amount} ago` : `in ${amount}`;
 }
 
-/** Control characters from files must never reach the terminal (they could rewrite it). */
-export const printable = (text: string): string => text.replace(/\p{Cc}/gu, "?");
+/**
+ * What must never reach a terminal raw: C0 and C1 controls and DEL (they can rewrite the screen),
+ * bidirectional controls — the embeddings and overrides U+202A–U+202E, the isolates
+ * U+2066–U+2069, the marks U+200E, U+200F and U+061C (they reorder what follows, disguising text)
+ * — and the line and paragraph separators U+2028, U+2029.
+ */
+const UNSAFE = /[\p{Cc}\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]/gu;
+
+const SHORT: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/**
+ * Text from files or arguments as it may be shown to a person: every unsafe character written
+ * out visibly (`\n`, `\t`, `\u202E` …). `--json` output never passes through here.
+ */
+export const printable = (text: string): string =>
+  text.replace(
+    UNSAFE,
+    (char) =>
+      SHORT[char] ?? `\\u${(char.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`,
+  );
 
 export function agentTable(
   records: readonly NamedAgentRecord[],

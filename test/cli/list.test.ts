@@ -181,10 +181,11 @@ describe("cli: reading", { concurrency: true }, () => {
       const listed = await box.run(["list"]); // runBin asserts no ESC on either stream
       assertOk(listed);
       const row = tableCells(listed.stdout).find((cells) => cells[6] === "evil");
-      assert.deepEqual(row?.slice(0, 2), ["red?[31mALERT?", "def?x"]);
+      // Written out visibly, so a reader sees that something odd is in the name.
+      assert.deepEqual(row?.slice(0, 2), ["red\\u001B[31mALERT\\u0007", "def\\u009Bx"]);
       const shown = await box.run(["show", "evil"]);
       assertOk(shown);
-      assert.match(shown.stdout, /^name\s+red\?\[31mALERT\?$/m);
+      assert.match(shown.stdout, /^name\s+red\\u001B\[31mALERT\\u0007$/m);
       // --json carries the exact value (escaped by JSON).
       const json = parseJson<{ agent: AgentJson }>(await box.run(["--json", "show", "evil"]));
       assert.equal(json.agent.instance_name, "red\u001b[31mALERT\u0007");
