@@ -231,6 +231,11 @@ export function buildHttp(options: HttpOptions): FastifyInstance {
       });
       // Any other expectation: answered like a plain request rather than with node's own 417.
       server.on("checkExpectation", onRequest);
+      // Once listening, a server error (an accept failing with EMFILE, say) is reported, never
+      // left unhandled: that would end the process. Before, `listen` itself reports it.
+      server.on("error", (error: Error) => {
+        if (server.listening) report(`the server: ${error.message}`);
+      });
       return server;
     },
     clientErrorHandler: (error: NodeJS.ErrnoException, socket: Socket) => {
