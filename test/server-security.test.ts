@@ -410,7 +410,8 @@ describe("requests, heads and bodies time out; connections and streams are cappe
   });
 
   test("event streams over the cap get 503 SERVICE_BUSY", async (t) => {
-    const { port, head, server } = await serve(t, { maxEventStreams: 2 });
+    // Fast heartbeats: writes to streams whose client is gone must not hurt anything.
+    const { port, head, server } = await serve(t, { maxEventStreams: 2, heartbeatMs: 10 });
     const streamRequest = head(`GET /api/events?token=${server.token} HTTP/1.1`);
     const open = await Promise.all([hold(port, streamRequest), hold(port, streamRequest)]);
     t.after(() => {
@@ -420,7 +421,7 @@ describe("requests, heads and bodies time out; connections and streams are cappe
     const third = await exchange(port, streamRequest, { waitMs: 1_500, untilResponse: true });
     assert.equal(assertContract(third.response, "third stream"), "SERVICE_BUSY");
     open[0]?.destroy();
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, 200));
     const again = await exchange(port, streamRequest, { waitMs: 1_500, untilResponse: true });
     assert.equal(again.response?.status, 200);
     assert.match(again.response?.headers["content-type"] ?? "", /text\/event-stream/);
