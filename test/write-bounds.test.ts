@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { MAX_NAME_LENGTH } from "../src/core/input.js";
+import type { PlainValue } from "../src/core/plain.js";
 import { MAX_FILE_BYTES, type RecordInput, RegistryError, RegistryService } from "../src/index.js";
 import { realFs } from "../src/io/fs.js";
 import { makeRecord, namesIn, tempRegistry } from "./helpers.js";
@@ -21,8 +22,8 @@ const rejectsWith = (promise: Promise<unknown>, code: string) =>
   });
 
 /** `depth` arrays nested in each other around a number. */
-function nested(depth: number): unknown {
-  let value: unknown = 1;
+function nested(depth: number): PlainValue {
+  let value: PlainValue = 1;
   for (let i = 0; i < depth; i++) value = [value];
   return value;
 }
@@ -163,8 +164,7 @@ describe("names and fields from a person", () => {
   test("create removes the working directory it made when the record write fails", async (t) => {
     const failingWrites = {
       ...realFs,
-      writeSync: ((...args: Parameters<typeof fs.writeSync>) => {
-        void args;
+      writeSync: (() => {
         throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
       }) as typeof fs.writeSync,
     };
