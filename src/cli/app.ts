@@ -322,10 +322,13 @@ function buildProgram(
       const { service, print } = await context(command);
       const record = await findAgent(service, reference, "active");
       const changed = await service.renameAgent(record.data.instance_id, name);
-      print({ id: record.data.instance_id, name, changed }, () =>
+      // The name as stored (the service trims it), not as typed.
+      const stored = (await service.registry.get(record.data.instance_id))?.data.instance_name;
+      const newName = stored ?? name;
+      print({ id: record.data.instance_id, name: newName, changed }, () =>
         changed === 0
           ? `${describe(record)} is already named that`
-          : `renamed ${describe(record)} to ${printable(name)}`,
+          : `renamed ${describe(record)} to ${printable(newName)}`,
       );
     });
 

@@ -346,6 +346,17 @@ describe("cli: hardening", { concurrency: true }, () => {
       assert.deepEqual(readdirSync(box.agentsBase), ["aaa-wd"]);
     });
 
+    test("rename reports the name as stored (trimmed), not as typed", async (t) => {
+      const box = sandbox(t);
+      seed(box, { instance_id: "aaa", instance_name: "old" });
+      const renamed = await box.run(["--json", "rename", "aaa", "  spaced  "]);
+      assertOk(renamed);
+      assert.equal(parseJson<{ name: string }>(renamed).name, "spaced");
+      const human = await box.run(["rename", "aaa", "other "]);
+      assertOk(human);
+      assert.equal(human.stdout, "renamed spaced (aaa) to other\n");
+    });
+
     test("an id that starts with '-' is reached after --", async (t) => {
       const box = sandbox(t);
       seed(box, { instance_id: "-dash", instance_name: "dashing" });
