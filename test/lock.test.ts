@@ -399,3 +399,258 @@ describe("lock holder file", () => {
     assert.ok(fs.existsSync(live));
   });
 });
+
+/**
+ * No lock of any version is ever anything but a regular file; a FIFO, directory, socket or symlink
+ * at `.lock-<id>` is junk (or hostile), and no holder will ever remove it.
+ */
+describe("odd entries at a lock path", () => {
+  const isInvalidLock = (kind: string) => (error: unknown) =>
+    error instanceof RegistryError &&
+    error.code === "INVALID_LOCK" &&
+    error.data.kind === kind &&
+    String(error.data.path).endsWith(".lock-aaa");
+
+  /**
+   * Runs `script` (ESM, with `Registry`, `RegistryService`, `root` in scope) in a child process
+   * and returns what it printed last as JSON. A child that blocks is killed: the test then fails
+   * with "blocked" instead of hanging the suite.
+   */
+  function runChild(script: string, root: string, timeoutMs = 20_000): Record<string, unknown> {
+    const src = new URL("../src/index.ts", import.meta.url).href;
+    const child = spawnSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "--input-type=module",
+        "-e",
+        `const { Registry, RegistryService } = await import(${JSON.stringify(src)});
+         const root = process.argv[1];
+         const out = {};
+         const attempt = async (name, work) => {
+           const started = Date.now();
+           try { out[name] = { ok: await work() }; }
+           catch (error) { out[name] = { code: error.code, kind: error.data?.kind, message: error.message }; }
+           out[name].ms = Date.now() - started;
+         };
+         ${script}
+         console.log(JSON.stringify(out));`,
+        root,
+      ],
+      { encoding: "utf8", cwd: join(import.meta.dirname, ".."), timeout: timeoutMs },
+    );
+    assert.notEqual(child.signal, "SIGTERM", `blocked: killed after ${timeoutMs} ms`);
+    assert.equal(child.status, 0, child.stderr);
+    return JSON.parse(child.stdout.trim().split("\n").pop() as string);
+  }
+
+  const mkfifo = (path: string) => spawnSync("mkfifo", [path]).status === 0;
+
+  test("a FIFO at the lock path: writes fail at once with INVALID_LOCK, nothing blocks (writes, sweep, doctor)", async (t) => {
+    const dir = tempDir(t);
+    const root = join(dir, "registry");
+    fs.mkdirSync(join(root, "retired"), { recursive: true });
+    if (!mkfifo(join(root, ".lock-aaa")) || !mkfifo(join(root, ".lock-bbb"))) {
+      t.skip("mkfifo is not available");
+      return;
+    }
+    fs.writeFileSync(join(root, "aaa.json"), `${JSON.stringify(makeRecord("aaa"), null, 2)}\n`);
+    const record = JSON.stringify(makeRecord("aaa"));
+    const out = runChild(
+      `const registry = await Registry.open(root, { lockTimeoutMs: 5000 });
+       await attempt("upsert", () => registry.upsert(${record}));
+       await attempt("update", () => registry.update("aaa", (r) => r));
+       await attempt("retire", () => registry.retire("aaa"));
+       await attempt("hardDelete", () => registry.hardDelete("aaa"));
+       await attempt("get", async () => (await registry.get("aaa"))?.data.instance_id);
+       // A directory listing that calls everything a file, as one taken before a FIFO replaced
+       // a lock file would: the sweep opens .lock-bbb and must not block on it.
+       const { readdirSync } = await import("node:fs");
+       const fsOps = { ...(await import("node:fs")), readdirSync: (path, options) =>
+         readdirSync(path, options).map((entry) => Object.assign(entry, { isFile: () => true })) };
+       await attempt("lyingSweep", async () => {
+         const lying = await Registry.open(root, { fs: fsOps, sweepAfterMs: 1 });
+         return lying.staleFiles(0).length + lying.sweep(0).removed.length;
+       });
+       const service = new RegistryService(registry, { version: "1" });
+       await attempt("doctor", async () => (await service.doctor()).problems.map((p) => p.kind + ":" + p.subject + ":" + p.fix));
+       await attempt("fix", async () => (await service.doctor({ fix: true })).fixed);
+       await attempt("after", async () => (await registry.upsert(${record})).status);`,
+      root,
+    );
+    for (const op of ["upsert", "update", "retire", "hardDelete"]) {
+      const result = out[op] as { code: string; kind: string; ms: number; message: string };
+      assert.equal(result.code, "INVALID_LOCK", `${op}: ${JSON.stringify(result)}`);
+      assert.equal(result.kind, "fifo");
+      assert.ok(result.ms < 2_000, `${op} failed at once, not after the lock timeout`);
+      assert.match(result.message, /\.lock-aaa is a fifo/);
+    }
+    assert.deepEqual(out.get, { ok: "aaa", ms: (out.get as { ms: number }).ms });
+    assert.deepEqual((out.lyingSweep as { ok: number }).ok, 0);
+    const doctor = (out.doctor as { ok: string[] }).ok;
+    assert.ok(
+      doctor.some((p) => p.startsWith("odd-entry:.lock-aaa:") && p.includes("doctor --fix")),
+      JSON.stringify(doctor),
+    );
+    assert.deepEqual((out.fix as { ok: string[] }).ok.sort(), [".lock-aaa", ".lock-bbb"]);
+    assert.equal((out.after as { ok: string }).ok, "updated");
+  });
+
+  test("a directory, a symlink or a socket at the lock path: INVALID_LOCK at once, and it is left as it was", async (t) => {
+    const { registry, root, dir } = await tempRegistry(t, { lockTimeoutMs: 5_000 });
+    const lock = join(root, ".lock-aaa");
+    const target = join(dir, "elsewhere");
+    fs.writeFileSync(target, `${process.pid} ${hostname()} feedface\n`);
+    const cases: [string, () => void, () => void][] = [
+      ["directory", () => fs.mkdirSync(lock), () => fs.rmdirSync(lock)],
+      [
+        "directory",
+        () => {
+          fs.mkdirSync(lock);
+          fs.writeFileSync(join(lock, "data"), "keep me");
+        },
+        () => {
+          assert.equal(fs.readFileSync(join(lock, "data"), "utf8"), "keep me");
+          fs.rmSync(lock, { recursive: true });
+        },
+      ],
+      ["symlink", () => fs.symlinkSync(target, lock), () => fs.unlinkSync(lock)],
+      ["symlink", () => fs.symlinkSync(join(dir, "missing"), lock), () => fs.unlinkSync(lock)],
+      ["symlink", () => fs.symlinkSync(dir, lock), () => fs.unlinkSync(lock)],
+    ];
+    for (const [kind, make, check] of cases) {
+      make();
+      const started = Date.now();
+      await assert.rejects(registry.upsert(makeRecord("aaa")), isInvalidLock(kind));
+      await assert.rejects(registry.retire("aaa"), isInvalidLock(kind));
+      assert.ok(Date.now() - started < 2_000);
+      assert.ok(!fs.existsSync(join(root, "aaa.json")), "nothing was written");
+      check();
+    }
+    assert.equal(fs.readFileSync(target, "utf8"), `${process.pid} ${hostname()} feedface\n`);
+
+    const { createServer } = await import("node:net");
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(lock, resolve));
+    t.after(() => server.close());
+    await assert.rejects(registry.upsert(makeRecord("aaa")), isInvalidLock("socket"));
+  });
+
+  test("doctor reports every odd entry at a reserved name; --fix removes only those that hold nothing", async (t) => {
+    const { registry, root, dir } = await tempRegistry(t);
+    await registry.upsert(makeRecord("aaa"));
+    await registry.upsert(makeRecord("bbb"));
+    const keep = join(dir, "keep.json");
+    fs.writeFileSync(keep, "the target of a symlink");
+    fs.mkdirSync(join(root, ".lock-empty"));
+    fs.mkdirSync(join(root, ".lock-full"));
+    fs.writeFileSync(join(root, ".lock-full", "data"), "keep me");
+    fs.symlinkSync(keep, join(root, ".lock-link"));
+    fs.symlinkSync(join(dir, "missing"), join(root, ".lockholder-dangling"));
+    fs.writeFileSync(join(root, ".lock-foreign"), "this is not a lock\n");
+    fs.writeFileSync(join(root, ".lock-aaa"), `${process.pid} ${hostname()} feedface\n`);
+    fs.mkdirSync(join(root, "retired", ".tmp-x.1.dir"));
+    const fifo = mkfifo(join(root, ".lock-fifo"));
+    const before = fs.readFileSync(join(root, "aaa.json"));
+
+    const { RegistryService } = await import("../src/index.js");
+    const service = new RegistryService(registry, { version: "1" });
+    const odd = (report: { problems: { kind: string; subject: string; fix: string }[] }) =>
+      Object.fromEntries(
+        report.problems.filter((p) => p.kind === "odd-entry").map((p) => [p.subject, p.fix]),
+      );
+    const found = odd(await service.doctor());
+    assert.deepEqual(Object.keys(found).sort(), [
+      ".lock-empty",
+      ...(fifo ? [".lock-fifo"] : []),
+      ".lock-foreign",
+      ".lock-full",
+      ".lock-link",
+      ".lockholder-dangling",
+      "retired/.tmp-x.1.dir",
+    ]);
+    assert.match(found[".lock-empty"] as string, /doctor --fix/);
+    assert.match(found[".lock-full"] as string, /move what is in/);
+    assert.match(found[".lock-foreign"] as string, /remove it/);
+    assert.ok(fs.existsSync(join(root, ".lock-empty")), "doctor without --fix changes nothing");
+
+    const fixed = await service.doctor({ fix: true });
+    assert.deepEqual(fixed.fixed.sort(), [
+      ".lock-empty",
+      ...(fifo ? [".lock-fifo"] : []),
+      ".lock-link",
+      ".lockholder-dangling",
+      "retired/.tmp-x.1.dir",
+    ]);
+    assert.deepEqual(Object.keys(odd(fixed)).sort(), [".lock-foreign", ".lock-full"]);
+    assert.equal(fs.readFileSync(join(root, ".lock-full", "data"), "utf8"), "keep me");
+    assert.equal(fs.readFileSync(keep, "utf8"), "the target of a symlink");
+    assert.ok(fs.existsSync(join(root, ".lock-aaa")), "a live lock is never removed");
+    assert.ok(fs.existsSync(join(root, ".lock-foreign")), "content we do not know is kept");
+    assert.deepEqual(fs.readFileSync(join(root, "aaa.json")), before);
+    assert.ok(fs.existsSync(join(root, "bbb.json")));
+  });
+
+  test("a lock file this process may not read (EACCES) is waited on and judged by age, not an IO error", async (t) => {
+    // The lock and its name after a takeover's rename aside: the same unreadable file.
+    const denied = (path: fs.PathLike) => String(path).includes(".lock-aaa");
+    const ops = {
+      ...fs,
+      openSync: ((path: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode | null) => {
+        if (denied(path) && typeof flags === "number" && (flags & fs.constants.O_CREAT) === 0)
+          throw Object.assign(new Error(`EACCES: permission denied, open '${path}'`), {
+            code: "EACCES",
+          });
+        return fs.openSync(path, flags ?? "r", mode);
+      }) as typeof fs.openSync,
+    };
+    const { registry, root } = await tempRegistry(t, {
+      fs: ops,
+      lockTimeoutMs: 300,
+      lockStaleMs: 60_000,
+    });
+    const lock = plantLock(root, "aaa", process.pid);
+    await assert.rejects(
+      registry.upsert(makeRecord("aaa")),
+      (error: unknown) => error instanceof RegistryError && error.code === "LOCK_TIMEOUT",
+    );
+    assert.ok(fs.existsSync(lock));
+    // Not refreshed for longer than lockStaleMs: taken over like any other holder's.
+    const when = new Date(Date.now() - 120_000);
+    fs.utimesSync(lock, when, when);
+    assert.deepEqual(await registry.upsert(makeRecord("aaa")), { status: "created" });
+    assert.deepEqual(namesIn(root), ["aaa.json", "retired"]);
+  });
+
+  test("an entry the sweep cannot remove (EACCES at rename) is logged and left; open() still works", async (t) => {
+    const dir = tempDir(t);
+    const root = join(dir, "registry");
+    fs.mkdirSync(join(root, "retired"), { recursive: true });
+    const lock = plantLock(root, "dead", deadPid(), 10 * 60_000);
+    const ops = {
+      ...fs,
+      renameSync: ((from: fs.PathLike, to: fs.PathLike) => {
+        if (String(from).endsWith(".lock-dead"))
+          throw Object.assign(new Error("EACCES: injected"), { code: "EACCES" });
+        fs.renameSync(from, to);
+      }) as typeof fs.renameSync,
+    };
+    const warnings: string[] = [];
+    const logger = {
+      debug() {},
+      info() {},
+      warn(_: object, message: string) {
+        warnings.push(message);
+      },
+      error() {},
+    };
+    const registry = await Registry.open(root, { fs: ops, logger });
+    assert.ok(fs.existsSync(lock));
+    assert.ok(
+      warnings.some((w) => w.includes(".lock-dead") && w.includes("EACCES")),
+      warnings.join("\n"),
+    );
+    assert.deepEqual(await registry.upsert(makeRecord("aaa")), { status: "created" });
+  });
+});

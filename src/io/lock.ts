@@ -212,10 +212,9 @@ export async function acquireLock(
     // Something that is not a lock file (a FIFO, a directory, a symlink) fails at once: no
     // holder will ever remove it, so waiting could only end in a misleading LOCK_TIMEOUT.
     holder = readLock(ctx, lockPath, id);
-    if (holder !== null && isStale(holder, settings)) {
-      takeOver(ctx, lockPath, holder);
-      continue;
-    }
+    // A takeover that did not remove the lock (another waiter's, or the lock was not the one
+    // judged) waits like any other: the loop never spins without a sleep or a deadline.
+    if (holder !== null && isStale(holder, settings) && takeOver(ctx, lockPath, holder)) continue;
     const waited = Date.now() - started;
     if (waited >= settings.timeoutMs) {
       throw new RegistryError(
@@ -447,6 +446,17 @@ function oddKind(stat: {
   return "other";
 }
 
+/**
+ * Whether two reads are of the same lock: same inode and same token — or, for a lock that cannot
+ * be read, same inode and mtime (a reused inode number belongs to a file made since, with a newer
+ * mtime).
+ */
+function sameLock(a: LockInfo, b: LockInfo): boolean {
+  if (a.ino !== b.ino) return false;
+  if (a.content === "unreadable" || b.content === "unreadable") return a.mtimeMs === b.mtimeMs;
+  return a.token === b.token;
+}
+
 /** A holder writes its content right after creating the file; an empty lock older than this is dead. */
 const EMPTY_LOCK_GRACE_MS = 1_000;
 
@@ -499,7 +509,7 @@ export function takeOver(ctx: WriteContext, lockPath: string, judged: LockInfo):
   try {
     const entry = inspectLock(ctx, aside);
     const moved = entry.kind === "lock" ? entry.info : null;
-    if (moved === null || moved.ino !== judged.ino || moved.token !== judged.token) {
+    if (moved === null || !sameLock(moved, judged)) {
       removed = false;
       // Another waiter replaced the stale lock between our read and our rename: give it back.
       try {
