@@ -531,13 +531,24 @@ async function findAgent(
   const quoted = JSON.stringify(reference);
   const data = { id: reference };
   if (where !== "either") {
-    const elsewhere = await attempt(where === "active" ? "retired" : "active");
+    // Several agents of that name over there still answer "it is over there", not AMBIGUOUS_NAME.
+    const elsewhere = await attempt(where === "active" ? "retired" : "active").catch(
+      (error: unknown) => {
+        if (error instanceof RegistryError && error.code === "AMBIGUOUS_NAME")
+          return "several" as const;
+        throw error;
+      },
+    );
     if (elsewhere) {
+      const restore =
+        elsewhere === "several"
+          ? "see them with: agentmux-registry trash, and restore one by its id"
+          : `bring it back with: agentmux-registry restore ${elsewhere.data.instance_id}`;
       throw new RegistryError(
         "AGENT_NOT_FOUND",
         where === "active"
-          ? `${quoted} is in the Trash, not active (bring it back with: agentmux-registry restore ${elsewhere.data.instance_id})`
-          : `${quoted} is not in the Trash: that agent is active`,
+          ? `${quoted} is in the Trash, not active (${restore})`
+          : `${quoted} is not in the Trash: ${elsewhere === "several" ? "agents of that name are" : "that agent is"} active`,
         { ...data, retired: where === "active" },
       );
     }

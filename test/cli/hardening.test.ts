@@ -142,6 +142,33 @@ describe("cli: hardening", { concurrency: true }, () => {
           for (const [key, value] of Object.entries(extra)) assert.equal(body.error[key], value);
         }
       }
+      // AGENTMUX_REGISTRY_DEBUG adds the stack after the line.
+      let stderr = "";
+      const exit = await runCli(
+        ["--root", join(dir, "root-debug"), "--agents-base", join(dir, "agents"), "create"].concat([
+          "--name",
+          "debug",
+          "--definition",
+          "cc",
+        ]),
+        {
+          stdout: () => {},
+          stderr: (text) => {
+            stderr += text;
+          },
+          env: { AGENTMUX_REGISTRY_DEBUG: "1" },
+          stdoutIsTTY: false,
+          stderrIsTTY: false,
+          now: () => {
+            throw new TypeError("the clock broke");
+          },
+        },
+      );
+      assert.equal(exit, 1);
+      assert.match(
+        stderr,
+        /^error: unexpected TypeError: the clock broke\nTypeError: the clock broke\n\s+at /,
+      );
     });
 
     test("continue --exec with an empty command is a usage error, not a crash", async (t) => {
@@ -519,6 +546,19 @@ describe("cli: hardening", { concurrency: true }, () => {
       const line = assertErrorLine(await box.run(["restore", "live one"]), 3);
       assert.match(line, /"live one" is not in the Trash: that agent is active/);
       assertJsonError(await box.run(["--json", "restore", "live one"]), 3, "AGENT_NOT_FOUND");
+      // Several agents of that name in the other tree: still "it is over there", not ambiguous.
+      seed(box, { instance_id: "ccc", instance_name: "old one" }, { retired: true });
+      seed(box, { instance_id: "ddd", instance_name: "live one" });
+      assert.match(
+        assertErrorLine(await box.run(["forget", "old one"]), 3),
+        /"old one" is in the Trash, not active \(see them with: agentmux-registry trash/,
+      );
+      assert.match(
+        assertErrorLine(await box.run(["restore", "live one"]), 3),
+        /agents of that name are active/,
+      );
+      assertOk(await box.run(["delete", "ccc", "--yes"]));
+      assertOk(await box.run(["delete", "ddd", "--yes"]));
       // show and delete look in both trees, whatever the name looks like.
       const shown = await box.run(["--json", "show", "old one"]);
       assertOk(shown);
