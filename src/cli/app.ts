@@ -623,6 +623,8 @@ const FIXES: Partial<Record<keyof typeof ERROR_TABLE, string>> = {
   WORKING_DIR_ESCAPES: "remove the symlink that leads outside the agents base",
   LOCK_TIMEOUT: "another process holds the record; try again",
   INVALID_FILE: "run: agentmux-registry doctor",
+  INVALID_NAME: "type a plain name; nothing was written",
+  RECORD_TOO_LARGE: "shorten the field named in the message; nothing was written",
 };
 
 /**
@@ -651,7 +653,9 @@ function reportError(error: unknown, io: CliIo, json: boolean): number {
   let stack = "";
   if (error instanceof CliError || error instanceof RegistryError) {
     ({ code, message, data } = error);
-    exit = error instanceof CliError ? error.exit : ERROR_TABLE[error.code].exit;
+    // A code this version does not know (a newer library) is still reported, as unexpected.
+    const row = (ERROR_TABLE as Record<string, { exit: number } | undefined>)[error.code];
+    exit = error instanceof CliError ? error.exit : (row?.exit ?? EXIT.unexpected);
     const fix = error instanceof RegistryError ? FIXES[error.code] : undefined;
     line = `${message}${fix ? ` (${fix})` : ""}`;
   } else {
