@@ -257,7 +257,15 @@ export class RegistryService {
       try {
         return await this.resolveAgent(reference, "active");
       } catch (error) {
-        if (!(error instanceof RegistryError && error.code === "AGENT_NOT_FOUND")) throw error;
+        // Not in the active tree, by id or by name (INVALID_ID: no such name, and not an id
+        // either): the Trash may still hold an agent of that name.
+        if (
+          !(
+            error instanceof RegistryError &&
+            (error.code === "AGENT_NOT_FOUND" || error.code === "INVALID_ID")
+          )
+        )
+          throw error;
         return this.resolveAgent(reference, "retired").catch((inner: unknown) => {
           throw inner instanceof RegistryError && inner.code === "AGENT_NOT_FOUND"
             ? notFound(reference)

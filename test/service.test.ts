@@ -211,6 +211,16 @@ describe("RegistryService", () => {
     assert.equal((await service.resolveAgent("solo", "retired")).data.instance_id, "a3");
   });
 
+  test("resolveAgent in either tree finds a Trash agent by a name that is not a valid id", async (t) => {
+    const { registry, service } = await setup(t);
+    await registry.upsert(makeRecord("a1", { instance_name: "my agent!" }));
+    await registry.retire("a1");
+    assert.equal((await service.resolveAgent("my agent!", "either")).data.instance_id, "a1");
+    // Neither a name in either tree nor a valid id; then a valid id that matches nothing.
+    await rejectsWith(service.resolveAgent("nobody!", "either"), "INVALID_ID");
+    await rejectsWith(service.resolveAgent("nobody", "either"), "AGENT_NOT_FOUND");
+  });
+
   test("doctor reports every kind of problem with a fix and changes nothing unless asked", async (t) => {
     const { registry, service, root, dir } = await setup(t);
     await registry.upsert(makeRecord("both"));
