@@ -16,8 +16,8 @@ import { sep } from "node:path";
 import { performance } from "node:perf_hooks";
 import { decodeRecord, MAX_FILE_BYTES, type NamedAgentRecord } from "./core/schema.js";
 import {
-  currentIdentity,
   describeUnreadableEntry,
+  directoryIdentity,
   type EntryRead,
   type FileIdentity,
   listDirectory,
@@ -143,7 +143,8 @@ export class TreeReader {
    * keeps what was cached for the names it still has.
    */
   private refreshNames(now: number): Candidate[] {
-    const before = currentIdentity(this.fs, this.dir);
+    // Followed, not lstat'ed: the tree may be a symlink to the real directory.
+    const before = directoryIdentity(this.fs, this.dir);
     if (this.listed && before !== "absent" && sameIdentity(before, this.listed.identity)) {
       return this.listed.candidates;
     }

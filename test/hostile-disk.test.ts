@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { Registry, RegistryError } from "../src/index.js";
+import { TreeReader } from "../src/tree-reader.js";
 import { makeRecord, tempDir } from "./helpers.js";
 
 const valid = (id: string) => `${JSON.stringify(makeRecord(id), null, 2)}\n`;
@@ -244,5 +245,24 @@ describe("hostile disk", () => {
     assert.equal(reasons["deepobj.json"], "invalid-json");
     if (fifo) assert.equal(reasons["fifo.json"], "not-regular-file");
     assert.equal(fs.statSync(big).size, 50 * 1024 * 1024);
+  });
+
+  test("a registry root that is a symlink to the real directory: listings see every change", async (t) => {
+    const dir = tempDir(t);
+    fs.mkdirSync(join(dir, "real", "retired"), { recursive: true });
+    const root = join(dir, "registry");
+    fs.symlinkSync(join(dir, "real"), root);
+    // racyMs 0: the directory's identity is trusted at once, as it is 2 s after any change.
+    const reader = new TreeReader(fs, root, "", 0);
+    assert.equal(reader.read().records.length, 0);
+    fs.writeFileSync(join(dir, "real", "aaa.json"), valid("aaa"));
+    assert.deepEqual(
+      reader.read().records.map((r) => r.data.instance_id),
+      ["aaa"],
+      "a new file in the linked directory is listed (the link's own identity never changes)",
+    );
+    const registry = await Registry.open(root);
+    await registry.upsert(makeRecord("bbb"));
+    assert.equal((await registry.listActive()).length, 2);
   });
 });

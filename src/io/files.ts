@@ -203,6 +203,22 @@ export function currentIdentity(fs: FsOps, path: string): Expected {
 }
 
 /**
+ * The identity of a directory, following a symlink: a registry root (or `retired/`) may be a
+ * link to the real directory, and the link's own identity never changes when files are added to
+ * the directory it leads to. `absent` when there is no directory.
+ */
+export function directoryIdentity(fs: FsOps, path: string): Expected {
+  try {
+    const stat = fs.statSync(path, { throwIfNoEntry: false });
+    return stat === undefined ? "absent" : identityOf(stat);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR" || code === "ELOOP") return "absent";
+    throw ioError("stat", path, error);
+  }
+}
+
+/**
  * Numbers, not bigints: a bigint stat costs half as much again, and listing 10,000 files is one
  * stat each. Times keep sub-microsecond precision, far finer than any file system's clock tick.
  */

@@ -18,6 +18,7 @@ export type FsOps = Pick<
   | "fsyncSync"
   | "fstatSync"
   | "lstatSync"
+  | "statSync"
   | "readdirSync"
   | "mkdirSync"
   | "renameSync"
