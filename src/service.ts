@@ -6,14 +6,15 @@
  */
 
 import { randomUUID } from "node:crypto";
-import { mkdirSync, realpathSync, rmdirSync, statSync } from "node:fs";
+import { realpathSync, rmdirSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { RegistryError } from "./core/errors.js";
 import { checkId, idProblem } from "./core/ids.js";
 import { checkField, checkName } from "./core/input.js";
 import { prepareRecord } from "./core/merge.js";
 import type { NamedAgentRecord } from "./core/schema.js";
-import { errnoCode } from "./io/fs.js";
+import { makeDirectories } from "./io/files.js";
+import { errnoCode, realFs } from "./io/fs.js";
 import type { OddFile, Registry, SkippedFile } from "./registry.js";
 import { findSources, MARKER_NAME, markerIsCurrent } from "./sqlite/migrate.js";
 
@@ -220,15 +221,7 @@ export class RegistryService {
       },
     }).record;
     const path = join(base, workingDir);
-    let firstCreated: string | undefined;
-    try {
-      firstCreated = mkdirSync(path, { recursive: true, mode: 0o700 });
-    } catch (error) {
-      throw new RegistryError("IO", `could not create ${path}: ${String(error)}`, {
-        path,
-        errno: errnoCode(error),
-      });
-    }
+    const firstCreated = makeDirectories(realFs, path);
     try {
       const outcome = await this.registry.upsert(record);
       if (outcome.status !== "created")

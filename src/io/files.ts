@@ -11,7 +11,7 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import type { Stats } from "node:fs";
-import { basename, dirname } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { RegistryError } from "../core/errors.js";
 import { constants, errnoCode, type FsOps } from "./fs.js";
 
@@ -423,10 +423,56 @@ export function removeEntry(ctx: WriteContext, path: string): boolean {
 }
 
 export function ensureDirectory(fs: FsOps, path: string): void {
+  makeDirectories(fs, path);
+}
+
+/**
+ * `mkdir -p` with owner-only modes, bounded by the path's depth: Node's recursive `mkdirSync`
+ * spins forever where `mkdir` answers ENOENT under a parent that exists (`/proc/self/x`).
+ * Returns the first directory it created (the top of what is new), or `undefined`.
+ */
+export function makeDirectories(fs: FsOps, path: string): string | undefined {
+  const missing: string[] = [];
+  for (let dir = resolve(path); ; dir = dirname(dir)) {
+    let stat: Stats | undefined;
+    try {
+      stat = fs.statSync(dir, { throwIfNoEntry: false });
+    } catch (error) {
+      throw ioError("stat", dir, error);
+    }
+    if (stat !== undefined) {
+      if (!stat.isDirectory()) {
+        throw ioError(
+          "create directory",
+          path,
+          Object.assign(new Error(`${dir} is not a directory`), { code: "ENOTDIR" }),
+        );
+      }
+      break;
+    }
+    missing.push(dir);
+    if (dirname(dir) === dir) break;
+  }
+  let first: string | undefined;
+  for (const dir of missing.reverse()) {
+    try {
+      fs.mkdirSync(dir, { mode: 0o700 });
+      first ??= dir;
+    } catch (error) {
+      // Made meanwhile by another process: as good as made here, if it is a directory.
+      if (errnoCode(error) !== "EEXIST" || !isDirectory(fs, dir)) {
+        throw ioError("create directory", dir, error);
+      }
+    }
+  }
+  return first;
+}
+
+function isDirectory(fs: FsOps, path: string): boolean {
   try {
-    fs.mkdirSync(path, { recursive: true, mode: 0o700 });
-  } catch (error) {
-    throw ioError("create directory", path, error);
+    return fs.statSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }
 
