@@ -10,6 +10,7 @@
 
 import {
   closeSync,
+  constants,
   copyFileSync,
   existsSync,
   mkdtempSync,
@@ -154,6 +155,8 @@ function readNamedHeads(path: string): InstanceRow[] | null {
   let copy: string | undefined;
   let db: Database.Database | undefined;
   try {
+    // Only a regular file is opened: SQLite's open (and ours) would block forever on a FIFO.
+    if (!statSync(path).isFile()) return null;
     copy = walWithoutLog(path) ? stableCopy(path) : undefined;
     // A short busy timeout: a database locked by its writer is skipped (and retried next launch)
     // rather than stalling the launcher.
@@ -184,7 +187,7 @@ function readNamedHeads(path: string): InstanceRow[] | null {
 function walWithoutLog(path: string): boolean {
   if (existsSync(`${path}-wal`)) return false;
   const header = Buffer.alloc(20);
-  const fd = openSync(path, "r");
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     return (
       readSync(fd, header, 0, 20, 0) === 20 &&
