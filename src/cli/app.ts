@@ -623,6 +623,7 @@ const FIXES: Partial<Record<keyof typeof ERROR_TABLE, string>> = {
   WORKING_DIR_ESCAPES: "remove the symlink that leads outside the agents base",
   LOCK_TIMEOUT: "another process holds the record; try again",
   INVALID_FILE: "run: agentmux-registry doctor",
+  INVALID_LOCK: "run: agentmux-registry doctor",
   INVALID_NAME: "type a plain name; nothing was written",
   RECORD_TOO_LARGE: "shorten the field named in the message; nothing was written",
 };

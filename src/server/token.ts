@@ -130,7 +130,10 @@ function createTokenFile(root: string, path: string, text: string): boolean {
 
 function syncDirectory(dir: string): void {
   try {
-    const fd = fs.openSync(dir, fs.constants.O_RDONLY);
+    const fd = fs.openSync(
+      dir,
+      fs.constants.O_RDONLY | (fs.constants.O_DIRECTORY ?? 0) | (fs.constants.O_NONBLOCK ?? 0),
+    );
     try {
       fs.fsyncSync(fd);
     } finally {
