@@ -228,13 +228,15 @@ const FS_PRIMITIVES = [
   "fsyncSync",
   "fstatSync",
   "lstatSync",
+  "statSync",
   "readdirSync",
   "mkdirSync",
   "renameSync",
   "linkSync",
   "unlinkSync",
+  "rmdirSync",
   "futimesSync",
-] as const;
+] as const satisfies readonly (keyof FsOps)[];
 
 /**
  * `crash-at <root> <op> <id> <primitive|*> <nth>`: run one operation on `id` with an fs whose
