@@ -65,3 +65,18 @@ export function isOwnLockHolder(dir: string, name: string): boolean {
     return false;
   }
 }
+
+/** Splits a Server-Sent Events stream into its events: feed it the chunks, it calls `onEvent`. */
+export function sseReader(onEvent: (event: string, data: string) => void): (chunk: string) => void {
+  let buffer = "";
+  return (chunk) => {
+    buffer += chunk;
+    const blocks = buffer.split("\n\n");
+    buffer = blocks.pop() ?? "";
+    for (const block of blocks) {
+      const event = /^event: (\w+)/m.exec(block)?.[1];
+      const data = /^data: (.*)$/m.exec(block)?.[1];
+      if (event && data) onEvent(event, data);
+    }
+  };
+}

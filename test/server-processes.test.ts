@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { Registry, RegistryService } from "../src/index.js";
 import { startServer } from "../src/server/serve.js";
 import { TOKEN_FILE } from "../src/server/token.js";
-import { makeRecord, tempRegistry } from "./helpers.js";
+import { makeRecord, sseReader, tempRegistry } from "./helpers.js";
 
 const CHILD = process.env.AMR_SERVER_CHILD;
 
@@ -170,18 +170,11 @@ function defineTests(): void {
       t.after(() => stream.destroy());
       stream.on("error", () => {});
       stream.on("response", (response) => {
-        let buffer = "";
         response.setEncoding("utf8");
-        response.on("data", (chunk: string) => {
-          buffer += chunk;
-          const blocks = buffer.split("\n\n");
-          buffer = blocks.pop() ?? "";
-          for (const block of blocks) {
-            const event = /^event: (\w+)/m.exec(block)?.[1];
-            const data = /^data: (.*)$/m.exec(block)?.[1];
-            if (event && data) events.push({ event, data: JSON.parse(data) });
-          }
-        });
+        response.on(
+          "data",
+          sseReader((event, data) => events.push({ event, data: JSON.parse(data) })),
+        );
       });
       const waitFor = async (what: string, check: () => boolean) => {
         const deadline = Date.now() + 10_000;

@@ -8,7 +8,7 @@ import { type ChangeEvent, ChangeFeed } from "../src/server/feed.js";
 import { BODY_LIMIT, buildHttp } from "../src/server/http.js";
 import { startServer } from "../src/server/serve.js";
 import { loadOrCreateToken, TOKEN_FILE } from "../src/server/token.js";
-import { makeRecord, tempRegistry } from "./helpers.js";
+import { makeRecord, sseReader, tempRegistry } from "./helpers.js";
 
 const PORT = 47999;
 const HOST = `127.0.0.1:${PORT}`;
@@ -296,15 +296,9 @@ describe("served on loopback", () => {
           assert.equal(response.statusCode, 200);
           assert.match(response.headers["content-type"] as string, /text\/event-stream/);
           response.setEncoding("utf8");
-          let buffer = "";
-          response.on("data", (chunk: string) => {
-            buffer += chunk;
-            const blocks = buffer.split("\n\n");
-            buffer = blocks.pop() ?? "";
-            for (const block of blocks) {
-              const event = /^event: (\w+)/m.exec(block)?.[1];
-              const data = /^data: (.*)$/m.exec(block)?.[1];
-              if (!event || !data) continue;
+          response.on(
+            "data",
+            sseReader((event, data) => {
               events.push(event);
               if (event === "snapshot") {
                 assert.deepEqual(
@@ -317,8 +311,8 @@ describe("served on loopback", () => {
                 request.destroy();
                 resolve();
               }
-            }
-          });
+            }),
+          );
         },
       );
       request.on("error", (error) => {
