@@ -5,30 +5,12 @@
  */
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { makeDirectories } from "../src/io/files.js";
 import { realFs } from "../src/io/fs.js";
-import { tempDir } from "./helpers.js";
-
-const SRC = join(import.meta.dirname, "..", "src");
-
-/** Runs `script` (ESM, with `src` imports) in a child killed after `timeoutMs`. */
-function runChild(script: string, timeoutMs = 15_000) {
-  const result = spawnSync(
-    process.execPath,
-    ["--import", "tsx", "--input-type=module", "-e", script],
-    {
-      encoding: "utf8",
-      timeout: timeoutMs,
-      killSignal: "SIGKILL",
-    },
-  );
-  assert.equal(result.signal, null, `the child hung and was killed: ${result.stderr}`);
-  return result;
-}
+import { runScriptWithDeadline, SRC_INDEX, tempDir } from "./helpers.js";
 
 describe("makeDirectories", () => {
   test("creates every missing level owner-only and returns the first one it made", (t) => {
@@ -70,8 +52,8 @@ describe("directories the kernel refuses without saying EEXIST", {
   skip: !existsSync("/proc/self") && "no /proc here",
 }, () => {
   test("Registry.open under /proc/self fails with IO instead of spinning", () => {
-    const result = runChild(`
-      import { Registry } from ${JSON.stringify(join(SRC, "index.ts"))};
+    const result = runScriptWithDeadline(`
+      import { Registry } from ${JSON.stringify(SRC_INDEX)};
       try {
         await Registry.open("/proc/self/registry-test/registry");
         console.log("opened");
@@ -84,8 +66,8 @@ describe("directories the kernel refuses without saying EEXIST", {
 
   test("createAgent with an agents base under /proc/self fails with IO and writes no record", (t) => {
     const root = join(tempDir(t), "registry");
-    const result = runChild(`
-      import { Registry, RegistryService } from ${JSON.stringify(join(SRC, "index.ts"))};
+    const result = runScriptWithDeadline(`
+      import { Registry, RegistryService } from ${JSON.stringify(SRC_INDEX)};
       const registry = await Registry.open(${JSON.stringify(root)}, { agentsBase: "/proc/self/agents-test" });
       const service = new RegistryService(registry, { version: "1.0.0" });
       try {

@@ -1,3 +1,5 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -79,4 +81,27 @@ export function sseReader(onEvent: (event: string, data: string) => void): (chun
       if (event && data) onEvent(event, data);
     }
   };
+}
+
+/** The package's entry as a URL a child script can import. */
+export const SRC_INDEX = new URL("../src/index.ts", import.meta.url).href;
+
+/**
+ * Runs an ES module `script` in a child (through tsx, so it may import `SRC_INDEX`) with `args`
+ * after it, killed after `timeoutMs`: a call that blocks fails its test as "blocked" instead of
+ * hanging the suite.
+ */
+export function runScriptWithDeadline(script: string, args: string[] = [], timeoutMs = 20_000) {
+  const child = spawnSync(
+    process.execPath,
+    ["--import", "tsx", "--input-type=module", "-e", script, ...args],
+    {
+      encoding: "utf8",
+      cwd: join(import.meta.dirname, ".."),
+      timeout: timeoutMs,
+      killSignal: "SIGKILL",
+    },
+  );
+  assert.equal(child.signal, null, `blocked: killed after ${timeoutMs} ms; ${child.stderr}`);
+  return child;
 }

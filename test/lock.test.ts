@@ -5,7 +5,14 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { Registry, RegistryError } from "../src/index.js";
-import { makeRecord, namesIn, tempDir, tempRegistry } from "./helpers.js";
+import {
+  makeRecord,
+  namesIn,
+  runScriptWithDeadline,
+  SRC_INDEX,
+  tempDir,
+  tempRegistry,
+} from "./helpers.js";
 
 /** The pid of a process that has exited (and been reaped). */
 function deadPid(): number {
@@ -417,15 +424,8 @@ describe("odd entries at a lock path", () => {
    * with "blocked" instead of hanging the suite.
    */
   function runChild(script: string, root: string, timeoutMs = 20_000): Record<string, unknown> {
-    const src = new URL("../src/index.ts", import.meta.url).href;
-    const child = spawnSync(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        "--input-type=module",
-        "-e",
-        `const { Registry, RegistryService } = await import(${JSON.stringify(src)});
+    const child = runScriptWithDeadline(
+      `const { Registry, RegistryService } = await import(${JSON.stringify(SRC_INDEX)});
          const root = process.argv[1];
          const out = {};
          const attempt = async (name, work) => {
@@ -436,11 +436,9 @@ describe("odd entries at a lock path", () => {
          };
          ${script}
          console.log(JSON.stringify(out));`,
-        root,
-      ],
-      { encoding: "utf8", cwd: join(import.meta.dirname, ".."), timeout: timeoutMs },
+      [root],
+      timeoutMs,
     );
-    assert.notEqual(child.signal, "SIGTERM", `blocked: killed after ${timeoutMs} ms`);
     assert.equal(child.status, 0, child.stderr);
     return JSON.parse(child.stdout.trim().split("\n").pop() as string);
   }

@@ -5,13 +5,12 @@
  */
 
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { test } from "node:test";
+import { runScriptWithDeadline, SRC_INDEX } from "../helpers.js";
 import { addDb, dbPathIn, makeHome, registryRoot, row } from "./home.js";
-
-const SRC = join(import.meta.dirname, "..", "..", "src");
 
 test("a FIFO where a source objects.db belongs is unreadable: the others migrate, the run is incomplete", (t) => {
   const home = makeHome(t);
@@ -25,19 +24,14 @@ test("a FIFO where a source objects.db belongs is unreadable: the others migrate
     return;
   }
   const script = `
-    import { Registry, migrateFromSqliteOnce } from ${JSON.stringify(join(SRC, "index.ts"))};
+    import { Registry, migrateFromSqliteOnce } from ${JSON.stringify(SRC_INDEX)};
     const registry = await Registry.open(${JSON.stringify(registryRoot(home))}, {
       agentsBase: ${JSON.stringify(join(home, "agents"))},
     });
     const stats = await migrateFromSqliteOnce(${JSON.stringify(home)}, registry);
     console.log(JSON.stringify(stats));
   `;
-  const child = spawnSync(
-    process.execPath,
-    ["--import", "tsx", "--input-type=module", "-e", script],
-    { encoding: "utf8", timeout: 20_000, killSignal: "SIGKILL" },
-  );
-  assert.equal(child.signal, null, `the migration blocked on the FIFO: ${child.stderr}`);
+  const child = runScriptWithDeadline(script);
   const stats = JSON.parse(child.stdout);
   assert.equal(stats.complete, false);
   assert.equal(stats.dbs_skipped, 1);
