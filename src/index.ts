@@ -1,4 +1,14 @@
 export {
+  type Agent,
+  agentJson,
+  type ChangeEvent,
+  type ChangesMessage,
+  type ChangeType,
+  type ErrorBody,
+  type SkippedFileJson,
+  type Snapshot,
+} from "./api.js";
+export {
   ERROR_CODES,
   ERROR_TABLE,
   type ErrorCode,
@@ -43,7 +53,9 @@ export {
   type CreateAgentInput,
   DEFAULT_LIST_LIMIT,
   type DoctorReport,
+  type LocatedAgent,
   MAX_LIST_LIMIT,
+  type OpenServiceOptions,
   type Problem,
   type ProblemKind,
   RegistryService,

@@ -8,6 +8,8 @@
 import { randomUUID } from "node:crypto";
 import { realpathSync, rmdirSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import type { ChangeEvent, Snapshot } from "./api.js";
+import { ChangeFeed, type FeedOptions } from "./change-feed.js";
 import { RegistryError } from "./core/errors.js";
 import { checkId, idProblem } from "./core/ids.js";
 import { checkField, checkName } from "./core/input.js";
@@ -15,19 +17,46 @@ import { prepareRecord } from "./core/merge.js";
 import type { NamedAgentRecord } from "./core/schema.js";
 import { makeDirectories } from "./io/files.js";
 import { errnoCode, realFs } from "./io/fs.js";
-import type { OddFile, Registry, SkippedFile } from "./registry.js";
-import { findSources, MARKER_NAME, markerIsCurrent } from "./sqlite/migrate.js";
+import { loadOrCreateToken } from "./io/token-file.js";
+import { compareNewestFirst } from "./present.js";
+import { type OddFile, Registry, type SkippedFile } from "./registry.js";
+import {
+  findSources,
+  MARKER_NAME,
+  type MigrateOptions,
+  type MigrateStats,
+  markerIsCurrent,
+  migrateFromSqliteOnce,
+} from "./sqlite/migrate.js";
 
 export const DEFAULT_LIST_LIMIT = 200;
 export const MAX_LIST_LIMIT = 1000;
 
 export interface ServiceOptions {
-  /** The install home (`~/.agentmux`): where `doctor` looks for SQLite databases to migrate. */
+  /** The install home (`~/.agentmux`): where `doctor` and `migrate` look for SQLite databases. */
   home?: string;
   /** This tool's version, stamped as `last_launched_by_version` / `created_by_version`. */
   version: string;
   /** The clock; injectable for tests. */
   now?: () => number;
+  /** How the change feed watches and rescans (long-lived processes only). */
+  feed?: FeedOptions;
+}
+
+export interface OpenServiceOptions extends ServiceOptions {
+  root: string;
+  /** Where working directories live (default: SPEC §1). */
+  agentsBase?: string;
+  /** Whether opening sweeps stale temp and lock files (default true; `doctor` reports them first). */
+  sweepOnOpen?: boolean;
+}
+
+/** One agent found by id, and which tree holds it. */
+export interface LocatedAgent {
+  record: NamedAgentRecord;
+  retired: boolean;
+  /** `(source_agents_base ?? agents base)/working_dir`, not checked. */
+  workingDirPath: string;
 }
 
 export interface ContinueResult {
@@ -75,23 +104,109 @@ export interface DoctorReport {
 export type AgentTree = "active" | "retired";
 
 export class RegistryService {
-  readonly registry: Registry;
+  private readonly registry: Registry;
   private readonly home: string | undefined;
   private readonly version: string;
   private readonly now: () => number;
+  private readonly feedOptions: FeedOptions | undefined;
+  private feed: ChangeFeed | undefined;
+  private skippedInLastListing = 0;
 
   constructor(registry: Registry, options: ServiceOptions) {
     this.registry = registry;
     this.home = options.home;
     this.version = options.version;
     this.now = options.now ?? Date.now;
+    this.feedOptions = options.feed;
+    registry.on("loaded", (event) => {
+      this.skippedInLastListing = event.skipped_count;
+    });
+  }
+
+  /** Opens the registry at `options.root` (creating it if missing) behind a service. */
+  static async open(options: OpenServiceOptions): Promise<RegistryService> {
+    const registry = await Registry.open(options.root, {
+      agentsBase: options.agentsBase,
+      sweepOnOpen: options.sweepOnOpen,
+    });
+    return new RegistryService(registry, options);
+  }
+
+  get root(): string {
+    return this.registry.root;
+  }
+
+  get agentsBase(): string {
+    return this.registry.agentsBase;
+  }
+
+  /** How many files the last listing of this process left out (see `doctor`). */
+  get skippedCount(): number {
+    return this.skippedInLastListing;
+  }
+
+  /** Stops the change feed and removes the registry's lock holder file. */
+  close(): void {
+    this.feed?.close();
+    this.registry.close();
+  }
+
+  /**
+   * Listens for changes to either tree, by any process. Returns the state to start from; the
+   * listener then hears every change after it.
+   */
+  subscribe(
+    listener: (changes: ChangeEvent[], snapshot: Snapshot) => void,
+  ): Promise<{ snapshot: Snapshot; unsubscribe: () => void }> {
+    this.feed ??= new ChangeFeed(this.registry, this.feedOptions);
+    return this.feed.subscribe(listener);
+  }
+
+  /** Tells subscribers at once about a change this process made. */
+  private async changed(): Promise<void> {
+    await this.feed?.rescan();
+  }
+
+  /** The agent with this id, in either tree (`AGENT_NOT_FOUND`, `INVALID_ID`). */
+  async getAgent(id: string): Promise<LocatedAgent> {
+    const active = await this.registry.get(checkId(id));
+    if (active) return this.locate(active, false);
+    const retired = (await this.registry.listRetired()).find((r) => r.data.instance_id === id);
+    if (retired) return this.locate(retired, true);
+    throw notFound(id);
+  }
+
+  /** Where an agent found by `resolveAgent` lives: its tree and its working directory's path. */
+  async locate(record: NamedAgentRecord, retired?: boolean): Promise<LocatedAgent> {
+    return {
+      record,
+      retired: retired ?? !(await this.registry.exists(record.data.instance_id)),
+      workingDirPath: resolve(
+        record.data.source_agents_base ?? this.registry.agentsBase,
+        record.data.working_dir,
+      ),
+    };
+  }
+
+  /** Imports every per-version SQLite database under the home, once (SPEC §9). */
+  async migrate(options: MigrateOptions = {}): Promise<MigrateStats> {
+    if (this.home === undefined)
+      throw new RegistryError("INVALID_ARGUMENT", "migrate needs the install home", {});
+    const stats = await migrateFromSqliteOnce(this.home, this.registry, options);
+    await this.changed();
+    return stats;
+  }
+
+  /** The service's access token, created race-free on first use (FORMAT.md, "Service token"). */
+  loadOrCreateToken(): string {
+    return loadOrCreateToken(this.registry.root);
   }
 
   /** The Continue dropdown: active agents, newest launch first, then by id. */
   async listNamedAgents(
-    options: { definitionId?: string; limit?: number } = {},
+    options: { definitionId?: string; limit?: number; all?: boolean } = {},
   ): Promise<NamedAgentRecord[]> {
-    const limit = listLimit(options.limit);
+    const limit = options.all ? Number.POSITIVE_INFINITY : listLimit(options.limit);
     const sorted = this.newestFirst(await this.registry.listActive());
     const matching =
       options.definitionId === undefined
@@ -144,6 +259,7 @@ export class RegistryService {
       return current;
     });
     if (outcome.status === "skipped") throw notFound(id, outcome.message);
+    await this.changed();
     return { record: (await this.registry.get(id)) ?? record, workingDir };
   }
 
@@ -151,13 +267,17 @@ export class RegistryService {
   async forgetAgent(id: string): Promise<number> {
     const moved = await this.registry.retireForAgent(checkId(id), "agent");
     if (moved === 0) throw notFound(id);
+    await this.changed();
     return moved;
   }
 
   /** Restores the agent from the Trash; never replaces an active record. Returns how many moved. */
   async restoreAgent(id: string): Promise<number> {
     const moved = await this.registry.unretireForAgent(checkId(id), "agent");
-    if (moved > 0) return moved;
+    if (moved > 0) {
+      await this.changed();
+      return moved;
+    }
     if (await this.registry.exists(id)) {
       throw new RegistryError("CONFLICT", `${id} is already active; nothing was restored`, { id });
     }
@@ -168,13 +288,16 @@ export class RegistryService {
   async renameAgent(id: string, name: string): Promise<number> {
     const checked = checkName(name);
     await this.requireActive(id);
-    return this.registry.setInstanceNameForAgent(id, "agent", checked);
+    const changed = await this.registry.setInstanceNameForAgent(id, "agent", checked);
+    await this.changed();
+    return changed;
   }
 
   /** Deletes every registry record of the agent from both trees; never its working directory. */
   async deleteAgent(id: string): Promise<number> {
     const removed = await this.registry.hardDeleteForAgent(checkId(id), "agent");
     if (removed === 0) throw notFound(id);
+    await this.changed();
     return removed;
   }
 
@@ -235,6 +358,7 @@ export class RegistryService {
     const written = await this.registry.get(id);
     if (written === null)
       throw new RegistryError("CONFLICT", `${id} vanished right after it was created`, { id });
+    await this.changed();
     return { record: written, workingDir: realpathSync(path) };
   }
 
@@ -442,36 +566,8 @@ function listLimit(limit: number | undefined): number {
   return Math.min(limit, MAX_LIST_LIMIT);
 }
 
-/** The stable JSON shape of one agent: the record's known fields, snake_case, as on disk. */
-export function agentJson(record: NamedAgentRecord): Record<string, unknown> {
-  const { data } = record;
-  return {
-    schema_version: record.schema_version,
-    instance_id: data.instance_id,
-    instance_name: data.instance_name,
-    definition_id: data.definition_id,
-    identity_id: data.identity_id,
-    memory_id: data.memory_id,
-    session_id: data.session_id,
-    working_dir: data.working_dir,
-    source_agents_base: data.source_agents_base,
-    created_at_ms: data.created_at_ms,
-    last_launched_at_ms: data.last_launched_at_ms,
-    created_by_version: data.created_by_version,
-    last_launched_by_version: data.last_launched_by_version,
-  };
-}
-
 export function sortNewestFirst(records: NamedAgentRecord[]): NamedAgentRecord[] {
-  return [...records].sort(
-    (a, b) =>
-      b.data.last_launched_at_ms - a.data.last_launched_at_ms ||
-      (a.data.instance_id < b.data.instance_id
-        ? -1
-        : a.data.instance_id > b.data.instance_id
-          ? 1
-          : 0),
-  );
+  return [...records].sort((a, b) => compareNewestFirst(a.data, b.data));
 }
 
 /** The working-directory name for an agent name: lower-case ASCII words joined by `-`. */

@@ -14,8 +14,8 @@ import { createInterface } from "node:readline";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Registry, RegistryService } from "../src/index.js";
+import { TOKEN_FILE } from "../src/io/token-file.js";
 import { startServer } from "../src/server/serve.js";
-import { TOKEN_FILE } from "../src/server/token.js";
 import { makeRecord, sseReader, tempRegistry } from "./helpers.js";
 
 const CHILD = process.env.AMR_SERVER_CHILD;
@@ -41,14 +41,17 @@ async function runChild(kind: string): Promise<void> {
       return scan(...args);
     };
   }
-  const service = new RegistryService(registry, { version: "1.0.0" });
+  const service = new RegistryService(registry, {
+    version: "1.0.0",
+    feed: { rescanMs: 40, debounceMs: 10 },
+  });
   if (kind === "token") {
     process.stdout.write("ready\n");
     await nextLine();
   }
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
-    server = await startServer(service, { port: 0, feed: { rescanMs: 40, debounceMs: 10 } });
+    server = await startServer(service, { port: 0 });
   } catch (error) {
     process.stdout.write(
       `${JSON.stringify({ error: `${(error as Error).name}: ${(error as Error).message}` })}\n`,

@@ -168,13 +168,12 @@ async function serve(t: Parameters<typeof tempRegistry>[0], limits: Partial<Http
   fs.mkdirSync(registry.agentsBase, { recursive: true });
   await registry.upsert(makeRecord(SECRET_ID, { instance_name: SECRET_NAME }));
   fs.mkdirSync(join(registry.agentsBase, `${SECRET_ID}-wd`), { recursive: true });
-  const service = new RegistryService(registry, { version: "1.0.0" });
+  const service = new RegistryService(registry, { version: "1.0.0", feed: { rescanMs: 60_000 } });
   const reports: string[] = [];
   const server = await startServer(service, {
     port: 0,
     limits,
     report: (message) => reports.push(message),
-    feed: { rescanMs: 60_000 },
   });
   t.after(() => server.close());
   const host = `127.0.0.1:${server.port}`;

@@ -3,11 +3,12 @@ import * as fs from "node:fs";
 import { get } from "node:http";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import type { ChangeEvent } from "../src/api.js";
+import { ChangeFeed } from "../src/change-feed.js";
 import { Registry, RegistryService } from "../src/index.js";
-import { type ChangeEvent, ChangeFeed } from "../src/server/feed.js";
+import { loadOrCreateToken, TOKEN_FILE } from "../src/io/token-file.js";
 import { BODY_LIMIT, buildHttp } from "../src/server/http.js";
 import { startServer } from "../src/server/serve.js";
-import { loadOrCreateToken, TOKEN_FILE } from "../src/server/token.js";
 import { makeRecord, sseReader, tempRegistry } from "./helpers.js";
 
 const PORT = 47999;
@@ -17,12 +18,11 @@ async function setup(t: Parameters<typeof tempRegistry>[0]) {
   const { registry, root, dir } = await tempRegistry(t);
   fs.mkdirSync(registry.agentsBase, { recursive: true });
   const service = new RegistryService(registry, { version: "1.0.0", now: () => 1_900_000_000_000 });
-  const feed = new ChangeFeed(registry);
-  const token = await loadOrCreateToken(registry);
-  const app = buildHttp({ service, feed, token, port: () => PORT });
+  const token = service.loadOrCreateToken();
+  const app = buildHttp({ service, token, port: () => PORT });
   t.after(async () => {
-    feed.close();
     await app.close();
+    service.close();
   });
   const call = (
     method: string,
@@ -198,20 +198,23 @@ describe("HTTP API", () => {
 describe("token", () => {
   test("created once with mode 0600, then reused", async (t) => {
     const { registry, root } = await tempRegistry(t);
-    const first = await loadOrCreateToken(registry);
+    const first = loadOrCreateToken(registry.root);
     assert.match(first, /^[0-9a-f]{64}$/);
     assert.equal(fs.statSync(join(root, TOKEN_FILE)).mode & 0o777, 0o600);
-    assert.equal(await loadOrCreateToken(registry), first);
+    assert.equal(loadOrCreateToken(registry.root), first);
     // A file that holds no token is never silently replaced (a racing start could be serving
     // the old one): refused, with the fix in the message.
     fs.writeFileSync(join(root, TOKEN_FILE), "short");
-    await assert.rejects(loadOrCreateToken(registry), (error: Error & { code?: string }) => {
-      assert.equal(error.code, "INVALID_FILE");
-      assert.match(error.message, /does not hold a token.*rm '/);
-      return true;
-    });
+    assert.throws(
+      () => loadOrCreateToken(registry.root),
+      (error: Error & { code?: string }) => {
+        assert.equal(error.code, "INVALID_FILE");
+        assert.match(error.message, /does not hold a token.*rm '/);
+        return true;
+      },
+    );
     fs.rmSync(join(root, TOKEN_FILE));
-    assert.notEqual(await loadOrCreateToken(registry), first, "a deleted token is replaced");
+    assert.notEqual(loadOrCreateToken(registry.root), first, "a deleted token is replaced");
   });
 });
 
@@ -278,8 +281,8 @@ describe("served on loopback", () => {
   test("listens on 127.0.0.1 only and streams a snapshot, then live changes", async (t) => {
     const { registry, root } = await tempRegistry(t);
     await registry.upsert(makeRecord("first"));
-    const service = new RegistryService(registry, { version: "1.0.0" });
-    const server = await startServer(service, { port: 0, feed: { debounceMs: 20 } });
+    const service = new RegistryService(registry, { version: "1.0.0", feed: { debounceMs: 20 } });
+    const server = await startServer(service, { port: 0 });
     t.after(() => server.close());
     assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]{64}$/);
 

@@ -7,14 +7,14 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
+import { agentJson } from "../api.js";
 import { ERROR_TABLE, RegistryError } from "../core/errors.js";
 import { idProblem } from "../core/ids.js";
 import type { NamedAgentRecord } from "../core/schema.js";
 import { defaultPaths } from "../io/paths.js";
-import { Registry } from "../registry.js";
 import { DEFAULT_PORT } from "../server/port.js";
-import { agentJson, RegistryService, sortNewestFirst } from "../service.js";
-import { type MigrateProgress, migrateFromSqliteOnce } from "../sqlite/migrate.js";
+import { RegistryService } from "../service.js";
+import type { MigrateProgress } from "../sqlite/migrate.js";
 import { agentDetails, agentTable, type Colors, colorsFor, printable } from "./format.js";
 
 const EXIT = {
@@ -117,13 +117,16 @@ function buildProgram(
       ? { ...io.env, AGENTMUX_HOME_OVERRIDE: resolve(options.home) }
       : io.env;
     const paths = defaultPaths(env);
-    const registry = await Registry.open(resolve(options.root ?? paths.root), {
+    const home = resolve(options.home ?? paths.home);
+    const service = await RegistryService.open({
+      root: resolve(options.root ?? paths.root),
       agentsBase: resolve(options.agentsBase ?? paths.agentsBase),
       // doctor reports stale files before (with --fix) removing them.
       sweepOnOpen: command.name() !== "doctor",
+      version: PACKAGE_VERSION,
+      home,
+      now: io.now,
     });
-    const home = resolve(options.home ?? paths.home);
-    const service = new RegistryService(registry, { version: PACKAGE_VERSION, home, now: io.now });
     const colors = colorsFor(io.stdoutIsTTY, io.env);
     const print = (json: unknown, human: () => string) => {
       if (options.json) io.stdout(`${JSON.stringify(json, null, 2)}\n`);
@@ -135,18 +138,15 @@ function buildProgram(
     const note = (text: string) => {
       if (!options.quiet && !options.json) io.stderr(`${text}\n`);
     };
-    let skipped = 0;
-    registry.on("loaded", (event) => {
-      skipped = event.skipped_count;
-    });
     const reportSkipped = () => {
+      const skipped = service.skippedCount;
       if (skipped > 0 && !options.quiet) {
         io.stderr(
           `${skipped} agent record file(s) could not be loaded; run: agentmux-registry doctor\n`,
         );
       }
     };
-    return { options, registry, service, colors, print, note, home, reportSkipped };
+    return { options, service, colors, print, note, reportSkipped };
   };
 
   program
@@ -167,17 +167,12 @@ function buildProgram(
       async (options: { definition?: string; limit?: number; all?: boolean }, command: Command) => {
         if (options.all && options.limit !== undefined)
           usage("--all and --limit cannot be used together");
-        const { service, registry, print, colors, reportSkipped } = await context(command);
-        const agents = options.all
-          ? sortNewestFirst(await registry.listActive()).filter(
-              (record) =>
-                options.definition === undefined ||
-                record.data.definition_id === options.definition,
-            )
-          : await service.listNamedAgents({
-              definitionId: options.definition,
-              limit: options.limit,
-            });
+        const { service, print, colors, reportSkipped } = await context(command);
+        const agents = await service.listNamedAgents({
+          definitionId: options.definition,
+          limit: options.limit,
+          all: options.all,
+        });
         print({ agents: agents.map(agentJson) }, () =>
           agents.length === 0 ? "no agents" : agentTable(agents, io.now(), colors),
         );
@@ -190,13 +185,12 @@ function buildProgram(
     .description("one agent in detail")
     .argument("<agent>", "id or name")
     .action(async (reference: string, _options: unknown, command: Command) => {
-      const { service, registry, print } = await context(command);
-      const record = await findAgent(service, reference, "either");
-      const workingDir = resolve(
-        record.data.source_agents_base ?? registry.agentsBase,
-        record.data.working_dir,
-      );
-      const retired = !(await registry.exists(record.data.instance_id));
+      const { service, print } = await context(command);
+      const {
+        record,
+        retired,
+        workingDirPath: workingDir,
+      } = await service.locate(await findAgent(service, reference, "either"));
       print(
         { agent: agentJson(record), working_dir_path: workingDir, retired },
         () => `${agentDetails(record, workingDir, io.now())}${retired ? "\n(in the Trash)" : ""}`,
@@ -323,8 +317,7 @@ function buildProgram(
       const record = await findAgent(service, reference, "active");
       const changed = await service.renameAgent(record.data.instance_id, name);
       // The name as stored (the service trims it), not as typed.
-      const stored = (await service.registry.get(record.data.instance_id))?.data.instance_name;
-      const newName = stored ?? name;
+      const newName = (await service.getAgent(record.data.instance_id)).record.data.instance_name;
       print({ id: record.data.instance_id, name: newName, changed }, () =>
         changed === 0
           ? `${describe(record)} is already named that`
@@ -352,10 +345,10 @@ function buildProgram(
     .command("migrate")
     .description("import every per-version SQLite database into the registry, once")
     .action(async (_options: unknown, command: Command) => {
-      const { registry, print, options, home } = await context(command);
+      const { service, print, options } = await context(command);
       const progress =
         !options.quiet && !options.json && io.stderrIsTTY ? progressBar(io) : undefined;
-      const stats = await migrateFromSqliteOnce(home, registry, { onProgress: progress?.update });
+      const stats = await service.migrate({ onProgress: progress?.update });
       progress?.done();
       print(stats, () =>
         [
@@ -401,7 +394,7 @@ function buildProgram(
       try {
         server = await startServer(service, { port });
       } catch (error) {
-        service.registry.close();
+        service.close();
         if (errnoOf(error) === "EADDRINUSE") {
           throw new CliError(
             "PORT_IN_USE",
@@ -414,16 +407,14 @@ function buildProgram(
       }
       if (globals.json) io.stdout(`${JSON.stringify({ url: server.url, port: server.port })}\n`);
       else
-        io.stdout(
-          `agentmux-registry is serving ${printable(service.registry.root)}\nopen ${server.url}\n`,
-        );
+        io.stdout(`agentmux-registry is serving ${printable(service.root)}\nopen ${server.url}\n`);
       await new Promise<void>((resolveStop) => {
         const stop = () => resolveStop();
         process.once("SIGINT", stop);
         process.once("SIGTERM", stop);
       });
       await server.close();
-      service.registry.close();
+      service.close();
     });
 
   return program;

@@ -23,10 +23,11 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from "fastify";
+import { agentJson } from "../api.js";
+import { reportToStderr } from "../change-feed.js";
 import { ERROR_TABLE, RegistryError } from "../core/errors.js";
-import { agentJson, type RegistryService } from "../service.js";
+import type { RegistryService } from "../service.js";
 import { loadAssets } from "./assets.js";
-import { type ChangeFeed, reportToStderr } from "./feed.js";
 import { tokensMatch } from "./token.js";
 
 export const BODY_LIMIT = 64 * 1024;
@@ -69,7 +70,6 @@ export const DEFAULT_LIMITS: Readonly<HttpLimits> = {
 
 export interface HttpOptions {
   service: RegistryService;
-  feed: ChangeFeed;
   token: string;
   /** The port the service is reachable on: `Host` and `Origin` must name it. */
   port: () => number;
@@ -160,7 +160,7 @@ function sendRaw(response: ServerResponse, answer: Refusal): void {
 }
 
 export function buildHttp(options: HttpOptions): FastifyInstance {
-  const { service, feed, token } = options;
+  const { service, token } = options;
   const limits: HttpLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const report = (message: string) => {
     try {
@@ -338,29 +338,20 @@ export function buildHttp(options: HttpOptions): FastifyInstance {
       identityId: optionalString(body, "identityId"),
       memoryId: optionalString(body, "memoryId"),
     });
-    await feed.rescan();
     return reply
       .code(201)
       .send({ agent: agentJson(created.record), working_dir_path: created.workingDir });
   });
 
   app.get<IdParams>("/api/agents/:id", async (request) => {
-    const record = await service.registry.get(request.params.id);
-    if (record) return { agent: agentJson(record), retired: false };
-    const retired = (await service.listRetired()).find(
-      (r) => r.data.instance_id === request.params.id,
-    );
-    if (retired) return { agent: agentJson(retired), retired: true };
-    throw new RegistryError("AGENT_NOT_FOUND", `no agent ${JSON.stringify(request.params.id)}`, {
-      id: request.params.id,
-    });
+    const { record, retired } = await service.getAgent(request.params.id);
+    return { agent: agentJson(record), retired };
   });
 
   app.post<IdParams & { Body: unknown }>("/api/agents/:id/continue", async (request) => {
     const body = request.body === undefined ? {} : objectBody(request.body);
     const sessionId = optionalString(body, "sessionId") ?? undefined;
     const result = await service.continueAgent(request.params.id, { sessionId });
-    await feed.rescan();
     return {
       agent: agentJson(result.record),
       working_dir_path: result.workingDir,
@@ -370,26 +361,22 @@ export function buildHttp(options: HttpOptions): FastifyInstance {
 
   app.post<IdParams>("/api/agents/:id/forget", async (request) => {
     const moved = await service.forgetAgent(request.params.id);
-    await feed.rescan();
     return { id: request.params.id, moved };
   });
 
   app.post<IdParams>("/api/agents/:id/restore", async (request) => {
     const moved = await service.restoreAgent(request.params.id);
-    await feed.rescan();
     return { id: request.params.id, moved };
   });
 
   app.post<IdParams & { Body: unknown }>("/api/agents/:id/rename", async (request) => {
     const name = stringField(objectBody(request.body), "name");
     const changed = await service.renameAgent(request.params.id, name);
-    await feed.rescan();
     return { id: request.params.id, name, changed };
   });
 
   app.delete<IdParams>("/api/agents/:id", async (request) => {
     const removed = await service.deleteAgent(request.params.id);
-    await feed.rescan();
     return { id: request.params.id, removed };
   });
 
@@ -453,9 +440,9 @@ export function buildHttp(options: HttpOptions): FastifyInstance {
     // Changes reported before the snapshot is sent wait behind it: sent first, a stale snapshot
     // would undo them on the page. (Replaying one the snapshot already holds is harmless.)
     let pending: unknown[] | null = [];
-    let subscription: Awaited<ReturnType<ChangeFeed["subscribe"]>>;
+    let subscription: Awaited<ReturnType<RegistryService["subscribe"]>>;
     try {
-      subscription = await feed.subscribe((changes, current) => {
+      subscription = await service.subscribe((changes, current) => {
         const data = { changes, skipped: current.skipped };
         if (pending) pending.push(data);
         else send("changes", data);

@@ -11,32 +11,16 @@
 
 import { type FSWatcher, watch } from "node:fs";
 import { join } from "node:path";
-import type { NamedAgentRecord } from "../core/schema.js";
-import type { Registry, SkippedFile } from "../registry.js";
-import { agentJson } from "../service.js";
-
-export type ChangeType = "created" | "updated" | "retired" | "restored" | "deleted";
-
-export interface ChangeEvent {
-  type: ChangeType;
-  id: string;
-  /** Where the record is now (`null` once deleted). */
-  tree: "active" | "retired" | null;
-  agent: Record<string, unknown> | null;
-}
-
-export interface Snapshot {
-  active: Record<string, unknown>[];
-  retired: Record<string, unknown>[];
-  skipped: SkippedFile[];
-}
+import { type Agent, agentJson, type ChangeEvent, type ChangeType, type Snapshot } from "./api.js";
+import type { NamedAgentRecord } from "./core/schema.js";
+import type { Registry } from "./registry.js";
 
 type Listener = (changes: ChangeEvent[], snapshot: Snapshot) => void;
 
 interface Entry {
   tree: "active" | "retired";
   fingerprint: string;
-  agent: Record<string, unknown>;
+  agent: Agent;
 }
 
 export interface FeedOptions {

@@ -1,0 +1,44 @@
+/**
+ * How agents are shown to people, shared by the CLI and the web page so the two never drift:
+ * the newest-first order of the Continue dropdown and relative times. Pure: no `node:` imports,
+ * no clock (callers pass `now`).
+ */
+
+interface Launched {
+  instance_id: string;
+  last_launched_at_ms: number;
+}
+
+/** The dropdown's order: newest launch first, then by id. */
+export function compareNewestFirst(a: Launched, b: Launched): number {
+  return (
+    b.last_launched_at_ms - a.last_launched_at_ms ||
+    (a.instance_id < b.instance_id ? -1 : a.instance_id > b.instance_id ? 1 : 0)
+  );
+}
+
+/** "just now", "5 min ago", "3 h ago", "2 d ago", "4 mo ago", "2 y ago"; the future says "in …". */
+export function relativeTime(ms: number, now: number): string {
+  const delta = now - ms;
+  const past = delta >= 0;
+  const seconds = Math.abs(delta) / 1000;
+  if (seconds < 45) return "just now";
+  const steps: [number, string][] = [
+    [60, "min"],
+    [60, "h"],
+    [24, "d"],
+    [30.44, "mo"],
+    [12, "y"],
+  ];
+  let value = seconds / 60;
+  let unit = "min";
+  // Move up a unit when the rounded value would reach it: "60 min" is "1 h".
+  for (let i = 1; i < steps.length; i++) {
+    const [size, name] = steps[i] as [number, string];
+    if (Math.round(value) < size) break;
+    value /= size;
+    unit = name;
+  }
+  const amount = `${Math.round(value)} ${unit}`;
+  return past ? `${amount} ago` : `in ${amount}`;
+}
