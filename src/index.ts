@@ -1,3 +1,22 @@
+/**
+ * The shared file-per-agent registry of AgentMux-style launchers: one JSON file per agent,
+ * written atomically, schema-versioned and lossless, readable and writable beside AgentMux's
+ * own Rust server.
+ *
+ * - {@link Registry} is the store itself: one registry root on disk, every read and write.
+ * - {@link RegistryService} is what the CLI and the local HTTP service use: agents by name,
+ *   working directories, the change feed, doctor and the one-shot SQLite migration.
+ * - The wire types ({@link Agent}, {@link ChangeEvent}, {@link ErrorBody} …) are the JSON the
+ *   CLI's `--json` and the HTTP routes speak.
+ * - {@link SqliteInstanceStore} and {@link migrateFromSqliteOnce} are the SQLite side.
+ *
+ * This file is the whole public surface: everything else under `dist/` is internal and may
+ * change in any release. `etc/agentmux-registry.api.md` is its report, checked in CI.
+ *
+ * @packageDocumentation
+ */
+
+// The wire contract: the JSON the CLI's `--json`, the HTTP routes and the change feed speak.
 export {
   type Agent,
   agentJson,
@@ -8,16 +27,16 @@ export {
   type SkippedFileJson,
   type Snapshot,
 } from "./api.js";
-export {
-  ERROR_CODES,
-  ERROR_TABLE,
-  type ErrorCode,
-  isRegistryError,
-  RegistryError,
-} from "./core/errors.js";
-export { idProblem, isValidId, MAX_ID_LENGTH } from "./core/ids.js";
+// Change-feed tuning, part of the service's options.
+export type { FeedOptions } from "./change-feed.js";
+// Errors: one class, a stable code, the code's exit status and HTTP status.
+export { ERROR_TABLE, type ErrorCode, isRegistryError, RegistryError } from "./core/errors.js";
+export { isValidId } from "./core/ids.js";
+// Values of unknown fields: numbers JavaScript cannot reproduce exactly stay tokens.
 export { LosslessNumber } from "./core/json.js";
 export type { RefusalReason, UpsertOutcome } from "./core/merge.js";
+export type { PlainValue } from "./core/plain.js";
+// The record format (docs/FORMAT.md, docs/record.schema.json).
 export {
   MAX_FILE_BYTES,
   MAX_SUPPORTED_SCHEMA,
@@ -30,23 +49,27 @@ export {
   type SkipReason,
   type ValidationIssue,
   validateRecord,
-  workingDirProblem,
 } from "./core/schema.js";
 export type { FsOps } from "./io/fs.js";
 export { type DefaultPaths, defaultPaths } from "./io/paths.js";
-export type { ImportItem, ImportResult, SweepResult } from "./registry.js";
+// The store.
 export {
+  type ImportItem,
+  type ImportResult,
   type LoadedEvent,
   type Logger,
   type MoveOutcome,
+  type OddFile,
   type RecordScope,
   Registry,
   type RegistryEvents,
   type RegistryOptions,
   type ScanResult,
   type SkippedFile,
+  type SweepResult,
   type WroteEvent,
 } from "./registry.js";
+// The service: the one door of the CLI and the HTTP routes.
 export {
   type AgentTree,
   type ContinueResult,
@@ -61,8 +84,8 @@ export {
   RegistryService,
   type ServiceOptions,
 } from "./service.js";
+// The SQLite side: the one-shot migration and a version's own store, mirrored into the registry.
 export {
-  MIGRATION_VERSION,
   type MigrateOptions,
   type MigrateProgress,
   type MigrateStats,
@@ -70,7 +93,9 @@ export {
 } from "./sqlite/migrate.js";
 export {
   type InstanceFields,
+  type InstanceIntegerColumn,
   type InstanceRow,
+  type InstanceTextColumn,
   type MirrorReport,
   SqliteInstanceStore,
   type SqliteInstanceStoreOptions,

@@ -26,12 +26,14 @@ import {
 
 export type { InstanceRow } from "./rows.js";
 
-type TextColumn = (typeof TEXT_COLUMNS)[number];
-type IntegerColumn = (typeof INTEGER_COLUMNS)[number];
+/** The text columns of `db_agent_instances` a caller may set. */
+export type InstanceTextColumn = (typeof TEXT_COLUMNS)[number];
+/** The integer columns of `db_agent_instances` a caller may set. */
+export type InstanceIntegerColumn = (typeof INTEGER_COLUMNS)[number];
 
 /** Columns a caller may set; integers as numbers or bigints, `display_hidden` also as a boolean. */
-export type InstanceFields = Partial<Record<TextColumn, string>> &
-  Partial<Record<Exclude<IntegerColumn, "display_hidden">, number | bigint>> & {
+export type InstanceFields = Partial<Record<InstanceTextColumn, string>> &
+  Partial<Record<Exclude<InstanceIntegerColumn, "display_hidden">, number | bigint>> & {
     display_hidden?: boolean | number | bigint;
   };
 
