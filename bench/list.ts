@@ -7,7 +7,7 @@
 import { lstatSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Registry, RegistryService } from "../src/index.js";
-import { RACY_MS } from "../src/tree-reader.js";
+import { RACY_MS } from "../src/io/tree-reader.js";
 import { alternate, benchRecord, type Comparison, canonicalText } from "./harness.js";
 
 export interface ListOptions {

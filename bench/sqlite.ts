@@ -9,7 +9,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { Registry, RegistryService } from "../src/index.js";
-import { RACY_MS } from "../src/tree-reader.js";
+import { RACY_MS } from "../src/io/tree-reader.js";
 import { alternate, benchRecord, type Comparison, canonicalText } from "./harness.js";
 
 export interface SqliteBenchOptions {

@@ -12,6 +12,7 @@
 import { EventEmitter } from "node:events";
 import { join, relative, resolve, sep } from "node:path";
 import { performance } from "node:perf_hooks";
+import { decodeRecord } from "./core/decode.js";
 import { RegistryError } from "./core/errors.js";
 import { checkId } from "./core/ids.js";
 import type { JsonObject } from "./core/json.js";
@@ -27,7 +28,6 @@ import {
   type UpsertOutcome,
 } from "./core/merge.js";
 import {
-  decodeRecord,
   MAX_FILE_BYTES,
   type NamedAgentRecord,
   type RecordInput,
@@ -54,6 +54,7 @@ import {
   writeFileAtomic,
 } from "./io/files.js";
 import { errnoCode, type FsOps, realFs } from "./io/fs.js";
+import { KeyedMutex } from "./io/keyed-mutex.js";
 import {
   acquireLock,
   DEFAULT_LOCK_SETTINGS,
@@ -70,19 +71,13 @@ import {
   removeOddEntry,
   sweepStale,
 } from "./io/sweep.js";
-import { KeyedMutex } from "./keyed-mutex.js";
-import { type TreeRead, TreeReader } from "./tree-reader.js";
+import { type SkippedFile, type TreeRead, TreeReader } from "./io/tree-reader.js";
 
 export type RecordScope = "file-key-only" | "agent";
 
 export type MoveOutcome = { moved: true } | { moved: false; reason: "absent" | "active-exists" };
 
-export interface SkippedFile {
-  /** Relative to the registry root, with `/`: `x.json`, `retired/x.json`. */
-  file: string;
-  reason: SkipReason;
-  message: string;
-}
+export type { SkippedFile } from "./io/tree-reader.js";
 
 export interface ScanResult {
   active: NamedAgentRecord[];

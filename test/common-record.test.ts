@@ -8,15 +8,10 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
+import { decodeCommonRecord, decodeRecord } from "../src/core/decode.js";
 import { LosslessNumber, parseJson, stringifyJson } from "../src/core/json.js";
 import { fromPlain } from "../src/core/plain.js";
-import {
-  DATA_FIELDS,
-  decodeCommonRecord,
-  decodeRecord,
-  type NamedAgentRecord,
-  validateTree,
-} from "../src/core/schema.js";
+import { DATA_FIELDS, type NamedAgentRecord, validateTree } from "../src/core/schema.js";
 import { makeRecord, readFixture } from "./helpers.js";
 
 const SEED = 7;

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { Registry, RegistryError } from "../src/index.js";
-import { TreeReader } from "../src/tree-reader.js";
+import { TreeReader } from "../src/io/tree-reader.js";
 import { makeRecord, tempDir } from "./helpers.js";
 
 const valid = (id: string) => `${JSON.stringify(makeRecord(id), null, 2)}\n`;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { Registry } from "../src/index.js";
-import { TreeReader } from "../src/tree-reader.js";
+import { TreeReader } from "../src/io/tree-reader.js";
 import { makeRecord, tempDir } from "./helpers.js";
 
 const text = (id: string, name = `name-${id}`) =>

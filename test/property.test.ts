@@ -10,6 +10,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, test } from "node:test";
 import fc from "fast-check";
+import { decodeRecord } from "../src/core/decode.js";
 import { idProblem, isValidId } from "../src/core/ids.js";
 import {
   type JsonObject,
@@ -23,7 +24,6 @@ import {
 import { toPlain } from "../src/core/plain.js";
 import {
   DATA_FIELDS,
-  decodeRecord,
   KNOWN_DATA_FIELDS,
   KNOWN_TOP_FIELDS,
   minSchemaVersion,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { decodeRecord } from "../src/core/schema.js";
+import { decodeRecord } from "../src/core/decode.js";
 import {
   MAX_SUPPORTED_SCHEMA,
   MIN_SUPPORTED_SCHEMA,

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { Registry, RegistryError, RegistryService } from "../src/index.js";
 import type { FsOps } from "../src/io/fs.js";
-import { TreeReader } from "../src/tree-reader.js";
+import { TreeReader } from "../src/io/tree-reader.js";
 import { makeRecord, tempDir, tempRegistry } from "./helpers.js";
 
 const REPO = join(import.meta.dirname, "..");

@@ -14,7 +14,8 @@
 import type { Stats } from "node:fs";
 import { sep } from "node:path";
 import { performance } from "node:perf_hooks";
-import { decodeRecord, MAX_FILE_BYTES, type NamedAgentRecord } from "./core/schema.js";
+import { decodeRecord } from "../core/decode.js";
+import { MAX_FILE_BYTES, type NamedAgentRecord, type SkipReason } from "../core/schema.js";
 import {
   describeUnreadableEntry,
   directoryIdentity,
@@ -25,12 +26,19 @@ import {
   sameIdentity,
   statMatches,
   unreadable,
-} from "./io/files.js";
-import { errnoCode, type FsOps } from "./io/fs.js";
-import type { SkippedFile } from "./registry.js";
+} from "./files.js";
+import { errnoCode, type FsOps } from "./fs.js";
 
 /** Longer than any file system's timestamp granularity that matters here (FAT: 2 s). */
 export const RACY_MS = 2_000;
+
+/** A file a listing left out, and why. */
+export interface SkippedFile {
+  /** Relative to the registry root, with `/`: `x.json`, `retired/x.json`. */
+  file: string;
+  reason: SkipReason;
+  message: string;
+}
 
 export interface TreeRead {
   records: NamedAgentRecord[];
