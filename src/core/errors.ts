@@ -36,14 +36,26 @@ export const ERROR_TABLE = {
   },
 } as const;
 
+/** A stable error code: a key of {@link ERROR_TABLE}. Branch on it, never on the message. */
 export type ErrorCode = keyof typeof ERROR_TABLE;
 
-export const ERROR_CODES = Object.keys(ERROR_TABLE) as ErrorCode[];
-
+/**
+ * Every failure the registry, the service and the SQLite store report. Refusals that are part of
+ * normal operation (an upsert over a retired agent, a move of an absent file) are outcomes, not
+ * errors.
+ */
 export class RegistryError extends Error {
+  /** What went wrong, stable across releases (docs/ERRORS.md). */
   readonly code: ErrorCode;
+  /** Details for programs: the id, the file, the errno … (shape depends on the code). */
   readonly data: Readonly<Record<string, unknown>>;
 
+  /**
+   * @param code - what went wrong
+   * @param message - text for people
+   * @param data - details for programs
+   * @param options - the underlying error, if any, as `cause`
+   */
   constructor(
     code: ErrorCode,
     message: string,
@@ -57,6 +69,14 @@ export class RegistryError extends Error {
   }
 }
 
+/**
+ * Whether `value` is a {@link RegistryError}, and of the given `code` when one is given.
+ *
+ * @example
+ * ```ts
+ * try { await registry.get(id); } catch (e) { if (isRegistryError(e, "INVALID_FILE")) … }
+ * ```
+ */
 export function isRegistryError(value: unknown, code?: ErrorCode): value is RegistryError {
   return value instanceof RegistryError && (code === undefined || value.code === code);
 }

@@ -6,7 +6,7 @@
 
 import { RegistryError } from "./errors.js";
 
-export const MAX_ID_LENGTH = 128;
+const MAX_ID_LENGTH = 128;
 
 const ID_PATTERN = /^[A-Za-z0-9_-](?:[A-Za-z0-9._-]{0,126}[A-Za-z0-9_-])?$/;
 const DEVICE_NAME = /^(?:CON|PRN|AUX|NUL|COM[1-9]|LPT[1-9])$/i;
@@ -28,6 +28,11 @@ export function idProblem(id: unknown): string | null {
   return null;
 }
 
+/**
+ * Whether `id` is a valid record id (docs/FORMAT.md, "Ids"): 1–128 of `A-Z a-z 0-9 . _ -`, not
+ * starting or ending with `.`, and not a Windows device name before the first `.`. Every
+ * operation checks ids itself (`INVALID_ID`); this is for checking one early.
+ */
 export function isValidId(id: unknown): id is string {
   return idProblem(id) === null;
 }

@@ -10,7 +10,7 @@ import { RegistryError } from "./errors.js";
 /** Longest agent name, in characters (code points). */
 export const MAX_NAME_LENGTH = 256;
 /** Longest definition, identity, memory or session id a person may give. */
-export const MAX_FIELD_LENGTH = 1024;
+const MAX_FIELD_LENGTH = 1024;
 
 /**
  * C0 and C1 controls, DEL, and the bidirectional embeddings, overrides and isolates: characters

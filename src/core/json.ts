@@ -23,7 +23,7 @@ export type ParseFailure = {
   message: string;
 };
 
-export type ParseSuccess = {
+type ParseSuccess = {
   ok: true;
   value: JsonValue;
   /** Paths (keys from the root) of every key that appeared more than once in its object. */

@@ -27,7 +27,7 @@ import { errnoCode } from "../io/fs.js";
 import type { ImportItem, Registry } from "../registry.js";
 import { INSTANCE_TABLE, type InstanceRow, NAMED_HEADS_WHERE, rowToRecord } from "./rows.js";
 
-export const MIGRATION_VERSION = 2;
+const MIGRATION_VERSION = 2;
 export const MARKER_NAME = ".migrated_from_sqlite";
 const LEGACY_VERSION = "(legacy)";
 
@@ -51,7 +51,7 @@ export interface MigrateOptions {
 }
 
 /** A database found under home, and the agents dir its rows may be anchored on. */
-export interface Source {
+interface Source {
   path: string;
   ownAgentsDir: string | null;
 }

@@ -71,7 +71,7 @@ export function isNamedChainHead(
 
 export const NAMED_HEADS_WHERE = "instance_name <> '' AND parent_instance_id = ''";
 
-export type Anchored = { workingDir: string; base: string };
+type Anchored = { workingDir: string; base: string };
 
 /**
  * The first base that contains `absolute` by whole path segments, and the path relative to it.
