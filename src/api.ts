@@ -1,27 +1,106 @@
 /**
- * The wire contract, once: the JSON form of an agent, the change events of the live feed and the
- * error shape. The CLI's `--json`, the HTTP routes and the web page all speak it. Pure (no `node:`
- * imports), so the page can import its types.
+ * The wire contract, once: the JSON form of an agent, the change events of the live feed, the
+ * error shape, and the bodies and answers of every HTTP route. Each is a JSON Schema (a plain
+ * object, `as const`) and its TypeScript type is derived from it (`FromSchema`), so the type, the
+ * route's validation and serialisation (fastify) and the OpenAPI document (docs/openapi.json)
+ * cannot drift apart. The CLI's `--json`, the HTTP routes and the web page all speak it.
+ * Pure (no `node:` imports, nothing but type imports from the core), so the page bundles it.
  */
 
 import type { NamedAgentRecord } from "./core/schema.js";
 
+// ---------------------------------------------------------------------------------------------
+// From a schema to its type
+
+/**
+ * The TypeScript type of a JSON Schema written `as const`, for the subset this contract uses:
+ * `type` (one or a list), `const`, `enum`, `anyOf`, `properties` with `required`, `items`, and
+ * `additionalProperties: true`.
+ */
+export type FromSchema<S> = S extends { const: infer C }
+  ? C
+  : S extends { enum: readonly (infer E)[] }
+    ? E
+    : S extends { anyOf: readonly (infer A)[] }
+      ? FromSchema<A>
+      : S extends { type: infer T }
+        ? TypeOf<T extends readonly (infer U)[] ? U : T, S>
+        : unknown;
+
+type TypeOf<T, S> = T extends "string"
+  ? string
+  : T extends "integer" | "number"
+    ? number
+    : T extends "boolean"
+      ? boolean
+      : T extends "null"
+        ? null
+        : T extends "array"
+          ? S extends { items: infer I }
+            ? FromSchema<I>[]
+            : unknown[]
+          : T extends "object"
+            ? ObjectOf<S>
+            : unknown;
+
+type RequiredOf<S> = S extends { required: readonly (infer R)[] } ? R : never;
+type Flat<T> = { [K in keyof T]: T[K] } & {};
+type ObjectOf<S> = S extends { properties: infer P }
+  ? Flat<
+      { -readonly [K in keyof P & RequiredOf<S>]: FromSchema<P[K]> } & {
+        -readonly [K in Exclude<keyof P, RequiredOf<S>>]?: FromSchema<P[K]>;
+      } & (S extends { additionalProperties: true } ? { [detail: string]: unknown } : unknown)
+    >
+  : Record<string, unknown>;
+
+// ---------------------------------------------------------------------------------------------
+// The agent
+
+const text = { type: "string" } as const;
+const textOrNull = { type: ["string", "null"] } as const;
+const ms = { type: "integer", description: "milliseconds since the Unix epoch" } as const;
+
+export const AgentSchema = {
+  type: "object",
+  description: "An agent on the wire: a record's known fields, flat and snake_case, as on disk.",
+  properties: {
+    schema_version: { type: "integer", description: "the record's format version" },
+    instance_id: text,
+    instance_name: text,
+    definition_id: text,
+    identity_id: textOrNull,
+    memory_id: textOrNull,
+    session_id: textOrNull,
+    working_dir: {
+      type: "string",
+      description: "relative to source_agents_base (or, when null, the agents base)",
+    },
+    source_agents_base: textOrNull,
+    created_at_ms: ms,
+    last_launched_at_ms: ms,
+    created_by_version: text,
+    last_launched_by_version: text,
+  },
+  required: [
+    "schema_version",
+    "instance_id",
+    "instance_name",
+    "definition_id",
+    "identity_id",
+    "memory_id",
+    "session_id",
+    "working_dir",
+    "source_agents_base",
+    "created_at_ms",
+    "last_launched_at_ms",
+    "created_by_version",
+    "last_launched_by_version",
+  ],
+  additionalProperties: false,
+} as const;
+
 /** An agent on the wire: a record's known fields, flat and snake_case, as on disk. */
-export interface Agent {
-  schema_version: number;
-  instance_id: string;
-  instance_name: string;
-  definition_id: string;
-  identity_id: string | null;
-  memory_id: string | null;
-  session_id: string | null;
-  working_dir: string;
-  source_agents_base: string | null;
-  created_at_ms: number;
-  last_launched_at_ms: number;
-  created_by_version: string;
-  last_launched_by_version: string;
-}
+export type Agent = FromSchema<typeof AgentSchema>;
 
 export function agentJson(record: NamedAgentRecord): Agent {
   const { data } = record;
@@ -42,38 +121,320 @@ export function agentJson(record: NamedAgentRecord): Agent {
   };
 }
 
+// ---------------------------------------------------------------------------------------------
+// Skipped files and the change feed
+
+export const SkippedFileSchema = {
+  type: "object",
+  description: 'A file a listing left out, and why (docs/ERRORS.md, "Skip reasons").',
+  properties: {
+    file: { type: "string", description: "as reports name it: `x.json` or `retired/x.json`" },
+    reason: { type: "string", description: "a skip reason (docs/ERRORS.md)" },
+    message: text,
+  },
+  required: ["file", "reason", "message"],
+  additionalProperties: false,
+} as const;
+
 /** A file a listing left out, and why (docs/ERRORS.md, "Skip reasons"). */
-export interface SkippedFileJson {
-  /** As reports name it: `x.json` or `retired/x.json`. */
-  file: string;
-  reason: string;
-  message: string;
-}
+export type SkippedFileJson = FromSchema<typeof SkippedFileSchema>;
 
-export type ChangeType = "created" | "updated" | "retired" | "restored" | "deleted";
+export const ChangeEventSchema = {
+  type: "object",
+  description: "One change to either tree, by any process.",
+  properties: {
+    type: { type: "string", enum: ["created", "updated", "retired", "restored", "deleted"] },
+    id: text,
+    tree: {
+      type: ["string", "null"],
+      enum: ["active", "retired", null],
+      description: "where the record is now (null once deleted)",
+    },
+    agent: { anyOf: [AgentSchema, { type: "null" }] },
+  },
+  required: ["type", "id", "tree", "agent"],
+  additionalProperties: false,
+} as const;
 
-export interface ChangeEvent {
-  type: ChangeType;
-  id: string;
-  /** Where the record is now (`null` once deleted). */
-  tree: "active" | "retired" | null;
-  agent: Agent | null;
-}
+export type ChangeEvent = FromSchema<typeof ChangeEventSchema>;
+export type ChangeType = ChangeEvent["type"];
+
+export const SnapshotSchema = {
+  type: "object",
+  description: "What a subscriber of the change feed starts from (the `snapshot` event).",
+  properties: {
+    active: { type: "array", items: AgentSchema },
+    retired: { type: "array", items: AgentSchema },
+    skipped: { type: "array", items: SkippedFileSchema },
+  },
+  required: ["active", "retired", "skipped"],
+  additionalProperties: false,
+} as const;
 
 /** What a subscriber of the change feed starts from. */
-export interface Snapshot {
-  active: Agent[];
-  retired: Agent[];
-  skipped: SkippedFileJson[];
-}
+export type Snapshot = FromSchema<typeof SnapshotSchema>;
+
+export const ChangesMessageSchema = {
+  type: "object",
+  description: "The `changes` event of the feed: what changed, and the skipped files now.",
+  properties: {
+    changes: { type: "array", items: ChangeEventSchema },
+    skipped: { type: "array", items: SkippedFileSchema },
+  },
+  required: ["changes", "skipped"],
+  additionalProperties: false,
+} as const;
 
 /** The `changes` event of the feed: what changed, and the skipped files now. */
-export interface ChangesMessage {
-  changes: ChangeEvent[];
-  skipped: SkippedFileJson[];
-}
+export type ChangesMessage = FromSchema<typeof ChangesMessageSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+export const ErrorBodySchema = {
+  type: "object",
+  description:
+    "Every error, the framework's own included: `code` is a row of docs/ERRORS.md (the HTTP " +
+    "status is that row's), details such as `field`, `id` or `candidates` sit beside it.",
+  properties: {
+    error: {
+      type: "object",
+      properties: { code: text, message: text },
+      required: ["code", "message"],
+      additionalProperties: true,
+    },
+  },
+  required: ["error"],
+  additionalProperties: false,
+} as const;
 
 /** Every error the CLI (`--json`) and the service send. */
-export interface ErrorBody {
-  error: { code: string; message: string; [detail: string]: unknown };
-}
+export type ErrorBody = FromSchema<typeof ErrorBodySchema>;
+
+// ---------------------------------------------------------------------------------------------
+// The routes' parameters, bodies and answers
+
+export const AgentIdParamsSchema = {
+  type: "object",
+  properties: {
+    id: {
+      type: "string",
+      description:
+        "the agent's id; one that is not a valid id is `400 INVALID_ID`, never `AGENT_NOT_FOUND`",
+    },
+  },
+  required: ["id"],
+} as const;
+export type AgentIdParams = FromSchema<typeof AgentIdParamsSchema>;
+
+export const ListAgentsQuerySchema = {
+  type: "object",
+  properties: {
+    definitionId: { type: "string", description: "only agents of this definition (exact)" },
+    limit: {
+      type: "string",
+      pattern: "^[0-9]+$",
+      description:
+        "a non-negative integer: how many agents at most (0 or absent: 200; at most 1000)",
+    },
+  },
+} as const;
+export type ListAgentsQuery = FromSchema<typeof ListAgentsQuerySchema>;
+
+export const EventsQuerySchema = {
+  type: "object",
+  properties: {
+    token: {
+      type: "string",
+      description: "the token, for clients that cannot send headers (EventSource)",
+    },
+  },
+} as const;
+
+export const CreateAgentBodySchema = {
+  type: "object",
+  properties: {
+    name: text,
+    definitionId: text,
+    identityId: textOrNull,
+    memoryId: textOrNull,
+  },
+  required: ["name", "definitionId"],
+  additionalProperties: false,
+} as const;
+export type CreateAgentBody = FromSchema<typeof CreateAgentBodySchema>;
+
+export const ContinueBodySchema = {
+  type: "object",
+  properties: {
+    sessionId: {
+      type: ["string", "null"],
+      description: "the launcher's new session id; a held one is never replaced by nothing",
+    },
+  },
+  additionalProperties: false,
+} as const;
+export type ContinueBody = FromSchema<typeof ContinueBodySchema>;
+
+export const RenameBodySchema = {
+  type: "object",
+  properties: { name: text },
+  required: ["name"],
+  additionalProperties: false,
+} as const;
+export type RenameBody = FromSchema<typeof RenameBodySchema>;
+
+export const AgentListSchema = {
+  type: "object",
+  description: "Agents, newest launch first.",
+  properties: { agents: { type: "array", items: AgentSchema } },
+  required: ["agents"],
+  additionalProperties: false,
+} as const;
+export type AgentList = FromSchema<typeof AgentListSchema>;
+
+export const AgentLookupSchema = {
+  type: "object",
+  properties: {
+    agent: AgentSchema,
+    retired: { type: "boolean", description: "whether the agent is in the Trash" },
+  },
+  required: ["agent", "retired"],
+  additionalProperties: false,
+} as const;
+export type AgentLookup = FromSchema<typeof AgentLookupSchema>;
+
+const workingDirPath = {
+  type: "string",
+  description: "the working directory, absolute and resolved",
+} as const;
+
+export const CreatedAgentSchema = {
+  type: "object",
+  properties: { agent: AgentSchema, working_dir_path: workingDirPath },
+  required: ["agent", "working_dir_path"],
+  additionalProperties: false,
+} as const;
+export type CreatedAgent = FromSchema<typeof CreatedAgentSchema>;
+
+export const ContinuedAgentSchema = {
+  type: "object",
+  properties: {
+    agent: AgentSchema,
+    working_dir_path: workingDirPath,
+    resume_command: {
+      type: "string",
+      description: "a shell command line that continues the agent in its working directory",
+    },
+  },
+  required: ["agent", "working_dir_path", "resume_command"],
+  additionalProperties: false,
+} as const;
+export type ContinuedAgent = FromSchema<typeof ContinuedAgentSchema>;
+
+export const MovedSchema = {
+  type: "object",
+  properties: { id: text, moved: { type: "integer", description: "how many records moved" } },
+  required: ["id", "moved"],
+  additionalProperties: false,
+} as const;
+export type Moved = FromSchema<typeof MovedSchema>;
+
+export const RenamedSchema = {
+  type: "object",
+  properties: {
+    id: text,
+    name: text,
+    changed: { type: "integer", description: "how many records changed (0: already so named)" },
+  },
+  required: ["id", "name", "changed"],
+  additionalProperties: false,
+} as const;
+export type Renamed = FromSchema<typeof RenamedSchema>;
+
+export const RemovedSchema = {
+  type: "object",
+  properties: {
+    id: text,
+    removed: {
+      type: "integer",
+      description: "how many records were deleted (never the working directory)",
+    },
+  },
+  required: ["id", "removed"],
+  additionalProperties: false,
+} as const;
+export type Removed = FromSchema<typeof RemovedSchema>;
+
+export const ProblemSchema = {
+  type: "object",
+  description: "One thing wrong on disk, and what to do about it.",
+  properties: {
+    kind: {
+      type: "string",
+      enum: [
+        "skipped-file",
+        "in-both-trees",
+        "stale-file",
+        "odd-entry",
+        "working-dir-missing",
+        "working-dir-escapes",
+        "migration-incomplete",
+      ],
+    },
+    subject: { type: "string", description: "the file (relative to the root) or agent concerned" },
+    message: text,
+    fix: { type: "string", description: "one line telling a person what to do" },
+  },
+  required: ["kind", "subject", "message", "fix"],
+  additionalProperties: false,
+} as const;
+export type ProblemJson = FromSchema<typeof ProblemSchema>;
+
+export const DoctorReportSchema = {
+  type: "object",
+  description: "Everything `doctor` finds wrong on disk.",
+  properties: {
+    root: text,
+    agents_base: text,
+    active: { type: "integer", description: "active records read" },
+    retired: { type: "integer", description: "records in the Trash read" },
+    problems: { type: "array", items: ProblemSchema },
+    fixed: {
+      type: "array",
+      items: text,
+      description: "files a fix removed (stale temp and lock files only; never over HTTP)",
+    },
+  },
+  required: ["root", "agents_base", "active", "retired", "problems", "fixed"],
+  additionalProperties: false,
+} as const;
+export type DoctorReportJson = FromSchema<typeof DoctorReportSchema>;
+
+/**
+ * The schemas the OpenAPI document names (`#/components/schemas/<name>`): wherever one of these
+ * very objects appears in a route's schema, the document refers to it instead of repeating it.
+ */
+export const NAMED_SCHEMAS = {
+  Agent: AgentSchema,
+  SkippedFile: SkippedFileSchema,
+  ChangeEvent: ChangeEventSchema,
+  Snapshot: SnapshotSchema,
+  ChangesMessage: ChangesMessageSchema,
+  ErrorBody: ErrorBodySchema,
+  CreateAgentBody: CreateAgentBodySchema,
+  ContinueBody: ContinueBodySchema,
+  RenameBody: RenameBodySchema,
+  AgentList: AgentListSchema,
+  AgentLookup: AgentLookupSchema,
+  CreatedAgent: CreatedAgentSchema,
+  ContinuedAgent: ContinuedAgentSchema,
+  Moved: MovedSchema,
+  Renamed: RenamedSchema,
+  Removed: RemovedSchema,
+  Problem: ProblemSchema,
+  DoctorReport: DoctorReportSchema,
+} as const;
+
+/** The version of this contract, the OpenAPI document's `info.version`. */
+export const API_VERSION = "1.0.0";

@@ -23,11 +23,18 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from "fastify";
-import { agentJson } from "../api.js";
 import { reportToStderr } from "../change-feed.js";
 import { ERROR_TABLE, RegistryError } from "../core/errors.js";
 import type { RegistryService } from "../service.js";
-import { loadAssets } from "./assets.js";
+import { type DocumentedRoute, openApiDocument } from "./openapi.js";
+import { type Refusal, refusal, refuse, SECURITY_HEADERS } from "./refusal.js";
+import { agentRoutes } from "./routes/agents.js";
+import type { RouteConfig, RouteContext } from "./routes/context.js";
+import { doctorRoutes } from "./routes/doctor.js";
+import { eventRoutes } from "./routes/events.js";
+import { openApiRoutes } from "./routes/openapi.js";
+import { pageRoutes } from "./routes/page.js";
+import { trashRoutes } from "./routes/trash.js";
 import { tokensMatch } from "./token.js";
 
 export const BODY_LIMIT = 64 * 1024;
@@ -78,21 +85,6 @@ export interface HttpOptions {
   report?: (message: string) => void;
 }
 
-type IdParams = { Params: { id: string } };
-
-/** An answer in the error contract: status, code (a row of docs/ERRORS.md) and message. */
-interface Refusal {
-  status: number;
-  code: string;
-  message: string;
-}
-
-const refusal = (status: number, code: string, message: string): Refusal => ({
-  status,
-  code,
-  message,
-});
-
 const SERVICE_BUSY = refusal(503, "SERVICE_BUSY", "too many connections; try again shortly");
 const REQUEST_TIMEOUT = refusal(408, "REQUEST_TIMEOUT", "the request did not arrive in time");
 const NOT_FOUND = refusal(404, "NOT_FOUND", "no such route");
@@ -101,13 +93,6 @@ const UNAUTHORIZED = refusal(
   "UNAUTHORIZED",
   "a valid token is required (see the URL the service printed)",
 );
-
-const SECURITY_HEADERS: Readonly<Record<string, string>> = {
-  "x-content-type-options": "nosniff",
-  "referrer-policy": "no-referrer",
-  "x-frame-options": "DENY",
-  "cache-control": "no-store",
-};
 
 /**
  * The checks every response passes first: the `Host` (one, naming this service), the `Origin`
@@ -169,7 +154,6 @@ export function buildHttp(options: HttpOptions): FastifyInstance {
       // Nothing sensible left to do.
     }
   };
-  const assets = loadAssets();
 
   /** The response in progress on each connection, so a timeout can answer it. */
   const inProgress = new WeakMap<Socket, ServerResponse>();
@@ -183,6 +167,10 @@ export function buildHttp(options: HttpOptions): FastifyInstance {
     // sent nothing must not hold the shutdown until its timeout.
     forceCloseConnections: true,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // The routes' schemas (src/api.ts) are the contract: nothing is coerced (a JSON `5` is not a
+    // name; query values are declared as the text they are) and an unknown body field is refused
+    // rather than silently dropped.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
     serverFactory: (handler) => {
       const headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
       const server = createServer({
@@ -271,12 +259,19 @@ export function buildHttp(options: HttpOptions): FastifyInstance {
     // Decided on the route matched, never on the request's spelling of its path: every route
     // needs the token but the page's own; no route at all is a fixed 404 that says nothing.
     if (request.is404) return refuse(reply, NOT_FOUND, true);
-    const config = request.routeOptions.config as { public?: boolean } | undefined;
+    const config = request.routeOptions.config as RouteConfig | undefined;
     if (config?.public !== true && !tokensMatch(tokenOf(request), token))
       return refuse(reply, UNAUTHORIZED, true);
   });
 
   app.setErrorHandler((error, request, reply) => {
+    const invalid = invalidRequest(error);
+    if (invalid) {
+      return reply
+        .code(ERROR_TABLE.INVALID_ARGUMENT.http)
+        .type("application/json; charset=utf-8")
+        .send({ error: { code: "INVALID_ARGUMENT", ...invalid } });
+    }
     if (error instanceof RegistryError) {
       return reply
         .code(ERROR_TABLE[error.code].http)
@@ -308,164 +303,25 @@ export function buildHttp(options: HttpOptions): FastifyInstance {
   });
   app.setNotFoundHandler((_request, reply) => refuse(reply, NOT_FOUND, true));
 
-  for (const [route, asset] of assets) {
-    app.get(route, { config: { public: true } }, async (_request, reply) => {
-      reply.header(
-        "content-security-policy",
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-      );
-      return reply.type(asset.type).send(asset.body);
+  // Every route, as registered: the OpenAPI document is made from their schemas.
+  const routes: DocumentedRoute[] = [];
+  app.addHook("onRoute", (route) => {
+    routes.push({
+      method: route.method,
+      url: route.url,
+      schema: route.schema,
+      config: route.config,
     });
-  }
-
-  app.get<{ Querystring: { definitionId?: string; limit?: string } }>(
-    "/api/agents",
-    async (request) => {
-      const limit = request.query.limit === undefined ? undefined : parseLimit(request.query.limit);
-      const agents = await service.listNamedAgents({
-        definitionId: request.query.definitionId,
-        limit,
-      });
-      return { agents: agents.map(agentJson) };
-    },
-  );
-
-  app.post<{ Body: unknown }>("/api/agents", async (request, reply) => {
-    const body = objectBody(request.body);
-    const created = await service.createAgent({
-      name: stringField(body, "name"),
-      definitionId: stringField(body, "definitionId"),
-      identityId: optionalString(body, "identityId"),
-      memoryId: optionalString(body, "memoryId"),
-    });
-    return reply
-      .code(201)
-      .send({ agent: agentJson(created.record), working_dir_path: created.workingDir });
   });
+  let document: Record<string, unknown> | undefined;
 
-  app.get<IdParams>("/api/agents/:id", async (request) => {
-    const { record, retired } = await service.getAgent(request.params.id);
-    return { agent: agentJson(record), retired };
-  });
-
-  app.post<IdParams & { Body: unknown }>("/api/agents/:id/continue", async (request) => {
-    const body = request.body === undefined ? {} : objectBody(request.body);
-    const sessionId = optionalString(body, "sessionId") ?? undefined;
-    const result = await service.continueAgent(request.params.id, { sessionId });
-    return {
-      agent: agentJson(result.record),
-      working_dir_path: result.workingDir,
-      resume_command: `cd ${shellQuote(result.workingDir)} && agentmux-registry continue ${result.record.data.instance_id} --exec -- ${shellQuote(result.record.data.definition_id)}`,
-    };
-  });
-
-  app.post<IdParams>("/api/agents/:id/forget", async (request) => {
-    const moved = await service.forgetAgent(request.params.id);
-    return { id: request.params.id, moved };
-  });
-
-  app.post<IdParams>("/api/agents/:id/restore", async (request) => {
-    const moved = await service.restoreAgent(request.params.id);
-    return { id: request.params.id, moved };
-  });
-
-  app.post<IdParams & { Body: unknown }>("/api/agents/:id/rename", async (request) => {
-    const name = stringField(objectBody(request.body), "name");
-    const changed = await service.renameAgent(request.params.id, name);
-    return { id: request.params.id, name, changed };
-  });
-
-  app.delete<IdParams>("/api/agents/:id", async (request) => {
-    const removed = await service.deleteAgent(request.params.id);
-    return { id: request.params.id, removed };
-  });
-
-  app.get("/api/trash", async () => ({ agents: (await service.listRetired()).map(agentJson) }));
-
-  app.get("/api/doctor", async () => service.doctor());
-
-  // Open event streams never end by themselves: without ending them here, `close()` (Ctrl-C,
-  // SIGTERM) would wait for every open page to go away.
-  const streams = new Set<FastifyReply["raw"]>();
-  app.addHook("preClose", (done) => {
-    for (const stream of streams) stream.end();
-    done();
-  });
-
-  app.get("/api/events", async (request, reply) => {
-    if (streams.size >= limits.maxEventStreams)
-      return refuse(reply, refusal(503, "SERVICE_BUSY", "too many open event streams"), true);
-    reply.hijack();
-    const raw = reply.raw;
-    streams.add(raw);
-    // Heartbeats keep the stream busy; a reader that stops reading is cut by the backlog cap.
-    request.raw.socket.setTimeout(0);
-    let closed = false;
-    let cleanUp = () => {};
-    const gone = () => {
-      if (closed) return;
-      closed = true;
-      streams.delete(raw);
-      cleanUp();
-    };
-    // Listen for the close before subscribing: a client gone meanwhile must not leave a
-    // subscription (and its rescans) behind. A write to a dead socket errors here, not above.
-    raw.on("close", gone);
-    raw.on("error", gone);
-    request.raw.on("close", () => {
-      if (raw.writableEnded || raw.destroyed) gone();
-    });
-    const write = (text: string) => {
-      if (closed || raw.destroyed) return;
-      if (raw.writableLength > limits.maxStreamBacklogBytes) {
-        raw.destroy();
-        gone();
-        return;
-      }
-      try {
-        raw.write(text);
-      } catch {
-        raw.destroy();
-        gone();
-      }
-    };
-    const send = (event: string, data: unknown) =>
-      write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    raw.writeHead(200, {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-store",
-      connection: "keep-alive",
-      "x-content-type-options": "nosniff",
-    });
-    // Changes reported before the snapshot is sent wait behind it: sent first, a stale snapshot
-    // would undo them on the page. (Replaying one the snapshot already holds is harmless.)
-    let pending: unknown[] | null = [];
-    let subscription: Awaited<ReturnType<RegistryService["subscribe"]>>;
-    try {
-      subscription = await service.subscribe((changes, current) => {
-        const data = { changes, skipped: current.skipped };
-        if (pending) pending.push(data);
-        else send("changes", data);
-      });
-    } catch (error) {
-      report(`event stream: could not subscribe: ${(error as Error)?.message ?? error}`);
-      raw.destroy();
-      gone();
-      return;
-    }
-    if (closed) {
-      subscription.unsubscribe();
-      return;
-    }
-    send("snapshot", subscription.snapshot);
-    for (const data of pending) send("changes", data);
-    pending = null;
-    const heartbeat = setInterval(() => write(": keep-alive\n\n"), limits.heartbeatMs);
-    cleanUp = () => {
-      clearInterval(heartbeat);
-      subscription.unsubscribe();
-    };
-  });
+  const context: RouteContext = { service, limits, report };
+  app.register(pageRoutes);
+  app.register(agentRoutes, context);
+  app.register(trashRoutes, context);
+  app.register(doctorRoutes, context);
+  app.register(eventRoutes, context);
+  app.register(openApiRoutes, { document: () => (document ??= openApiDocument(routes)) });
 
   return app;
 }
@@ -482,51 +338,49 @@ function tokenOf(request: FastifyRequest): string | undefined {
   if (bearer !== undefined) return bearer;
   // Only the event stream takes `?token=` (EventSource cannot send headers): decided on the
   // route matched, like access itself.
-  if (request.routeOptions.url === "/api/events") {
+  if ((request.routeOptions.config as RouteConfig | undefined)?.tokenInQuery === true) {
     const query = request.query as { token?: unknown };
     return typeof query.token === "string" ? query.token : undefined;
   }
   return undefined;
 }
 
-/** Answers with a refusal; `close` ends the connection after it (an unread body is not awaited). */
-function refuse(reply: FastifyReply, answer: Refusal, close = false): FastifyReply {
-  for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value);
-  if (close) reply.header("connection", "close");
-  return reply
-    .code(answer.status)
-    .type("application/json; charset=utf-8")
-    .send({ error: { code: answer.code, message: answer.message } });
-}
+/** What a pattern of src/api.ts means, for people. */
+const PATTERN_MEANING: Record<string, string> = { "^[0-9]+$": "a non-negative integer" };
 
-function objectBody(body: unknown): Record<string, unknown> {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new RegistryError("INVALID_ARGUMENT", "the request body must be a JSON object", {});
-  }
-  return body as Record<string, unknown>;
+/**
+ * A request its route's schema refused, in the contract: `INVALID_ARGUMENT` with the field at
+ * fault (`field`) and the part of the request it is in (`in`: body, querystring or params).
+ */
+function invalidRequest(
+  error: unknown,
+): { message: string; in: string; field?: string } | undefined {
+  const { validation, validationContext } = error as Partial<FastifyError>;
+  if (!Array.isArray(validation) || validation.length === 0) return undefined;
+  const where = validationContext ?? "request";
+  const first = validation[0] as {
+    keyword: string;
+    instancePath: string;
+    params: Record<string, unknown>;
+    message?: string;
+  };
+  const path = first.instancePath.replace(/^\//, "").replaceAll("/", ".");
+  const missing = first.params.missingProperty ?? first.params.additionalProperty;
+  const field = typeof missing === "string" ? (path === "" ? missing : `${path}.${missing}`) : path;
+  const subject = field === "" ? (where === "body" ? "the request body" : where) : field;
+  const pattern = typeof first.params.pattern === "string" ? first.params.pattern : "";
+  const type = first.params.type;
+  const message =
+    first.keyword === "required"
+      ? `${subject} is required`
+      : first.keyword === "additionalProperties"
+        ? `${subject} is not a field this route takes`
+        : first.keyword === "type" && field === "" && where === "body"
+          ? "the request body must be a JSON object"
+          : first.keyword === "type"
+            ? `${subject} must be ${Array.isArray(type) ? type.join(" or ") : String(type)}`
+            : first.keyword === "pattern" && PATTERN_MEANING[pattern]
+              ? `${subject} must be ${PATTERN_MEANING[pattern]}`
+              : `${subject} ${first.message ?? "is not valid"}`;
+  return { message, in: where, ...(field === "" ? {} : { field }) };
 }
-
-function stringField(body: Record<string, unknown>, name: string): string {
-  const value = body[name];
-  if (typeof value !== "string")
-    throw new RegistryError("INVALID_ARGUMENT", `${name} must be a string`, { field: name });
-  return value;
-}
-
-function optionalString(body: Record<string, unknown>, name: string): string | null {
-  const value = body[name];
-  if (value === undefined || value === null) return null;
-  if (typeof value !== "string")
-    throw new RegistryError("INVALID_ARGUMENT", `${name} must be a string`, { field: name });
-  return value;
-}
-
-function parseLimit(value: string): number {
-  if (!/^\d+$/.test(value))
-    throw new RegistryError("INVALID_ARGUMENT", "limit must be a non-negative integer", {
-      limit: value,
-    });
-  return Number(value);
-}
-
-const shellQuote = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;

@@ -1,0 +1,197 @@
+/**
+ * `/api/agents`: the Continue dropdown, create, look up, continue, forget, restore, rename and
+ * delete — one service call each. Bodies, parameters and answers are declared by their schemas
+ * (src/api.ts); fastify validates requests and serialises answers with them.
+ */
+
+import type { FastifyInstance } from "fastify";
+import {
+  type AgentIdParams,
+  AgentIdParamsSchema,
+  type AgentList,
+  AgentListSchema,
+  type AgentLookup,
+  AgentLookupSchema,
+  agentJson,
+  type ContinueBody,
+  ContinueBodySchema,
+  type ContinuedAgent,
+  ContinuedAgentSchema,
+  type CreateAgentBody,
+  CreateAgentBodySchema,
+  type CreatedAgent,
+  CreatedAgentSchema,
+  type ListAgentsQuery,
+  ListAgentsQuerySchema,
+  type Moved,
+  MovedSchema,
+  type Removed,
+  RemovedSchema,
+  type RenameBody,
+  RenameBodySchema,
+  type Renamed,
+  RenamedSchema,
+} from "../../api.js";
+import { ERROR_RESPONSES, type RouteContext } from "./context.js";
+
+const tags = ["agents"];
+
+export async function agentRoutes(app: FastifyInstance, { service }: RouteContext): Promise<void> {
+  app.get<{ Querystring: ListAgentsQuery; Reply: AgentList }>(
+    "/api/agents",
+    {
+      schema: {
+        operationId: "listAgents",
+        summary: "The Continue dropdown: active agents, newest launch first",
+        tags,
+        querystring: ListAgentsQuerySchema,
+        response: { 200: AgentListSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const { definitionId, limit } = request.query;
+      const agents = await service.listNamedAgents({
+        definitionId,
+        limit: limit === undefined ? undefined : Number(limit),
+      });
+      return { agents: agents.map(agentJson) };
+    },
+  );
+
+  app.post<{ Body: CreateAgentBody; Reply: CreatedAgent }>(
+    "/api/agents",
+    {
+      schema: {
+        operationId: "createAgent",
+        summary: "Create an agent and its working directory",
+        tags,
+        body: CreateAgentBodySchema,
+        response: { 201: CreatedAgentSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) => {
+      const { name, definitionId, identityId, memoryId } = request.body;
+      const created = await service.createAgent({ name, definitionId, identityId, memoryId });
+      return reply
+        .code(201)
+        .send({ agent: agentJson(created.record), working_dir_path: created.workingDir });
+    },
+  );
+
+  app.get<{ Params: AgentIdParams; Reply: AgentLookup }>(
+    "/api/agents/:id",
+    {
+      schema: {
+        operationId: "getAgent",
+        summary: "One agent, active or in the Trash",
+        tags,
+        params: AgentIdParamsSchema,
+        response: { 200: AgentLookupSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const { record, retired } = await service.getAgent(request.params.id);
+      return { agent: agentJson(record), retired };
+    },
+  );
+
+  app.post<{ Params: AgentIdParams; Body: ContinueBody; Reply: ContinuedAgent }>(
+    "/api/agents/:id/continue",
+    {
+      schema: {
+        operationId: "continueAgent",
+        summary: "Record a launch; answers the working directory and a resume command",
+        tags,
+        params: AgentIdParamsSchema,
+        body: ContinueBodySchema,
+        response: { 200: ContinuedAgentSchema, ...ERROR_RESPONSES },
+      },
+      // The body is optional: none at all is `{}`.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+    },
+    async (request) => {
+      const sessionId = request.body.sessionId ?? undefined;
+      const result = await service.continueAgent(request.params.id, { sessionId });
+      const { instance_id, definition_id } = result.record.data;
+      return {
+        agent: agentJson(result.record),
+        working_dir_path: result.workingDir,
+        resume_command: `cd ${shellQuote(result.workingDir)} && agentmux-registry continue ${instance_id} --exec -- ${shellQuote(definition_id)}`,
+      };
+    },
+  );
+
+  app.post<{ Params: AgentIdParams; Reply: Moved }>(
+    "/api/agents/:id/forget",
+    {
+      schema: {
+        operationId: "forgetAgent",
+        summary: "Forget (retire) the agent: its records move to the Trash",
+        tags,
+        params: AgentIdParamsSchema,
+        response: { 200: MovedSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const moved = await service.forgetAgent(request.params.id);
+      return { id: request.params.id, moved };
+    },
+  );
+
+  app.post<{ Params: AgentIdParams; Reply: Moved }>(
+    "/api/agents/:id/restore",
+    {
+      schema: {
+        operationId: "restoreAgent",
+        summary: "Restore the agent from the Trash",
+        tags,
+        params: AgentIdParamsSchema,
+        response: { 200: MovedSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const moved = await service.restoreAgent(request.params.id);
+      return { id: request.params.id, moved };
+    },
+  );
+
+  app.post<{ Params: AgentIdParams; Body: RenameBody; Reply: Renamed }>(
+    "/api/agents/:id/rename",
+    {
+      schema: {
+        operationId: "renameAgent",
+        summary: "Rename every active record of the agent",
+        tags,
+        params: AgentIdParamsSchema,
+        body: RenameBodySchema,
+        response: { 200: RenamedSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const { name } = request.body;
+      const changed = await service.renameAgent(request.params.id, name);
+      return { id: request.params.id, name, changed };
+    },
+  );
+
+  app.delete<{ Params: AgentIdParams; Reply: Removed }>(
+    "/api/agents/:id",
+    {
+      schema: {
+        operationId: "deleteAgent",
+        summary: "Delete the agent's records from both trees (never its working directory)",
+        tags,
+        params: AgentIdParamsSchema,
+        response: { 200: RemovedSchema, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const removed = await service.deleteAgent(request.params.id);
+      return { id: request.params.id, removed };
+    },
+  );
+}
+
+const shellQuote = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;
