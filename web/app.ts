@@ -1,38 +1,32 @@
 /**
  * The agent picker: Continue (filter, search, continue, rename, forget with undo), Trash (restore,
  * delete) and Diagnostics. State comes from the service's event stream — a snapshot on connect,
- * then changes made by anyone — so the page stays live without reloading.
+ * then changes made by anyone — so the page stays live without reloading; Diagnostics shows what
+ * `/api/doctor` reports, asked again after every change.
+ *
+ * The wire types come from src/api.ts and the formatting from src/present.ts, shared with the CLI:
+ * `npm run build` bundles this file with them (esbuild) into dist/web/app.js.
  */
 
-interface Agent {
-  instance_id: string;
-  instance_name: string;
-  definition_id: string;
-  identity_id: string | null;
-  memory_id: string | null;
-  session_id: string | null;
-  working_dir: string;
-  last_launched_at_ms: number;
-}
-
-interface Snapshot {
-  active: Agent[];
-  retired: Agent[];
-  skipped: { file: string; reason: string; message: string }[];
-}
-
-interface Change {
-  type: "created" | "updated" | "retired" | "restored" | "deleted";
-  id: string;
-  tree: "active" | "retired" | null;
-  agent: Agent | null;
-}
+import type {
+  Agent,
+  ChangesMessage,
+  ContinuedAgent,
+  DoctorReportJson,
+  ErrorBody,
+  ProblemJson,
+  Snapshot,
+} from "../src/api.js";
+import { compareNewestFirst, relativeTime } from "../src/present.js";
 
 const token = new URLSearchParams(location.search).get("token") ?? "";
 const state = {
   active: new Map<string, Agent>(),
   retired: new Map<string, Agent>(),
-  skipped: [] as Snapshot["skipped"],
+  /** What `doctor` found last; `null` until it first answered. */
+  doctor: null as DoctorReportJson | null,
+  /** Why the last `doctor` call failed, if it did. */
+  doctorError: null as string | null,
 };
 
 const $ = <T extends HTMLElement>(selector: string) => document.querySelector(selector) as T;
@@ -46,30 +40,10 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<T> 
     },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  const payload = await response.json();
-  if (!response.ok) throw new Error(payload.error?.message ?? `HTTP ${response.status}`);
+  const payload = (await response.json()) as T | Partial<ErrorBody>;
+  if (!response.ok)
+    throw new Error((payload as Partial<ErrorBody>).error?.message ?? `HTTP ${response.status}`);
   return payload as T;
-}
-
-function relativeTime(ms: number): string {
-  const seconds = (Date.now() - ms) / 1000;
-  if (Math.abs(seconds) < 45) return "just now";
-  const units: [number, string][] = [
-    [60, "min"],
-    [60, "h"],
-    [24, "d"],
-    [30.44, "mo"],
-    [12, "y"],
-  ];
-  let value = Math.abs(seconds) / 60;
-  let unit = "min";
-  for (let i = 1; i < units.length; i++) {
-    const [size, name] = units[i] as [number, string];
-    if (value < size) break;
-    value /= size;
-    unit = name;
-  }
-  return seconds >= 0 ? `${Math.round(value)} ${unit} ago` : `in ${Math.round(value)} ${unit}`;
 }
 
 function cell(text: string, className?: string): HTMLTableCellElement {
@@ -88,10 +62,6 @@ function button(label: string, title: string, onClick: () => void): HTMLButtonEl
   b.addEventListener("click", onClick);
   return b;
 }
-
-const newestFirst = (a: Agent, b: Agent) =>
-  b.last_launched_at_ms - a.last_launched_at_ms ||
-  (a.instance_id < b.instance_id ? -1 : a.instance_id > b.instance_id ? 1 : 0);
 
 /** Re-rendering replaces rows: keep a keyboard user's focus on the same button of the same row. */
 function render(): void {
@@ -121,7 +91,7 @@ function renderViews(): void {
   const agents = [...state.active.values()]
     .filter((a) => definition.value === "" || a.definition_id === definition.value)
     .filter((a) => search === "" || a.instance_name.toLowerCase().includes(search))
-    .sort(newestFirst);
+    .sort(compareNewestFirst);
   const body = $<HTMLTableSectionElement>("#agents tbody");
   body.replaceChildren(
     ...agents.map((agent) => {
@@ -139,7 +109,7 @@ function renderViews(): void {
         cell(agent.identity_id ?? "—"),
         cell(agent.memory_id ?? "—"),
         cell(agent.working_dir),
-        cell(relativeTime(agent.last_launched_at_ms)),
+        cell(relativeTime(agent.last_launched_at_ms, Date.now())),
         actions,
       );
       return row;
@@ -147,7 +117,7 @@ function renderViews(): void {
   );
   $("#agents-empty").hidden = agents.length > 0;
 
-  const retired = [...state.retired.values()].sort(newestFirst);
+  const retired = [...state.retired.values()].sort(compareNewestFirst);
   $("#trash-count").textContent = String(retired.length);
   $<HTMLTableSectionElement>("#trash tbody").replaceChildren(
     ...retired.map((agent) => {
@@ -169,7 +139,7 @@ function renderViews(): void {
         cell(agent.instance_name, "name"),
         cell(agent.definition_id),
         cell(agent.working_dir),
-        cell(relativeTime(agent.last_launched_at_ms)),
+        cell(relativeTime(agent.last_launched_at_ms, Date.now())),
         actions,
       );
       return row;
@@ -177,22 +147,83 @@ function renderViews(): void {
   );
   $("#trash-empty").hidden = retired.length > 0;
 
-  const count = state.skipped.length;
+  renderDiagnostics();
+}
+
+/** The sentence for `count` problems of one kind, in the summary. */
+const PROBLEM_SUMMARY: Record<ProblemJson["kind"], (count: number, s: string) => string> = {
+  "skipped-file": (n, s) => `${n} agent record${s} could not be loaded.`,
+  "in-both-trees": (n, s) =>
+    `${n} agent${s} ${n === 1 ? "is" : "are"} both active and in the Trash.`,
+  "stale-file": (n, s) => `${n} file${s} left by a writer that crashed.`,
+  "odd-entry": (n, s) => `${n} odd entr${s === "" ? "y" : "ies"} in the registry.`,
+  "working-dir-missing": (n, s) => `${n} working director${s === "" ? "y is" : "ies are"} missing.`,
+  "working-dir-escapes": (n, s) =>
+    `${n} working director${s === "" ? "y leads" : "ies lead"} outside ${n === 1 ? "its" : "their"} base.`,
+  "migration-incomplete": () => "The migration from SQLite has not completed.",
+};
+
+/** Everything `doctor` reports: one sentence per kind, then each problem with its fix. */
+function renderDiagnostics(): void {
+  const report = state.doctor;
+  const problems = report?.problems ?? [];
+  const counts = new Map<ProblemJson["kind"], number>();
+  for (const problem of problems) counts.set(problem.kind, (counts.get(problem.kind) ?? 0) + 1);
+  const summary = [...counts].map(([kind, n]) => PROBLEM_SUMMARY[kind](n, n === 1 ? "" : "s"));
   $("#diagnostics-summary").textContent =
-    count === 0
-      ? "All agent records could be loaded."
-      : `${count} agent record${count === 1 ? "" : "s"} could not be loaded.`;
+    state.doctorError !== null
+      ? `Diagnostics could not be loaded: ${state.doctorError}`
+      : report === null
+        ? "Checking…"
+        : summary.length === 0
+          ? "No problems: every agent record could be loaded."
+          : summary.join(" ");
   $("#diagnostics-list").replaceChildren(
-    ...state.skipped.map((s) => {
+    ...problems.map((problem) => {
       const item = document.createElement("li");
-      const file = document.createElement("code");
-      file.textContent = s.file;
-      // Entries refreshed from /api/doctor carry no reason of their own (it is in the message).
-      item.append(file, s.reason === "" ? ` — ${s.message}` : ` — ${s.reason}: ${s.message}`);
+      item.dataset.kind = problem.kind;
+      const subject = document.createElement("code");
+      subject.textContent = problem.subject;
+      const fix = document.createElement("div");
+      fix.className = "fix";
+      const command = document.createElement("code");
+      command.textContent = problem.fix;
+      fix.append("Fix: ", command);
+      item.append(subject, ` — ${problem.message}`, fix);
       return item;
     }),
   );
-  $("#tab-diagnostics").textContent = count === 0 ? "Diagnostics" : `Diagnostics (${count})`;
+  $("#tab-diagnostics").textContent =
+    problems.length === 0 ? "Diagnostics" : `Diagnostics (${problems.length})`;
+}
+
+/**
+ * Asks `doctor` again: on connect, after every change (working directories and stray files are
+ * its findings, not the feed's), and when Diagnostics is opened. One call at a time; asks made
+ * meanwhile are folded into one more call.
+ */
+let doctorRunning = false;
+let doctorAgain = false;
+async function refreshDoctor(): Promise<void> {
+  if (doctorRunning) {
+    doctorAgain = true;
+    return;
+  }
+  doctorRunning = true;
+  try {
+    do {
+      doctorAgain = false;
+      try {
+        state.doctor = await api<DoctorReportJson>("GET", "/api/doctor");
+        state.doctorError = null;
+      } catch (error) {
+        state.doctorError = error instanceof Error ? error.message : String(error);
+      }
+    } while (doctorAgain);
+  } finally {
+    doctorRunning = false;
+  }
+  renderDiagnostics();
 }
 
 async function run(action: () => Promise<unknown>): Promise<void> {
@@ -205,7 +236,7 @@ async function run(action: () => Promise<unknown>): Promise<void> {
 
 async function continueAgent(agent: Agent): Promise<void> {
   await run(async () => {
-    const result = await api<{ working_dir_path: string; resume_command: string }>(
+    const result = await api<ContinuedAgent>(
       "POST",
       `/api/agents/${encodeURIComponent(agent.instance_id)}/continue`,
       {},
@@ -289,22 +320,19 @@ function connect(): void {
     const snapshot = JSON.parse((event as MessageEvent).data) as Snapshot;
     state.active = new Map(snapshot.active.map((a) => [a.instance_id, a]));
     state.retired = new Map(snapshot.retired.map((a) => [a.instance_id, a]));
-    state.skipped = snapshot.skipped;
     $("#status").textContent = "Live";
     render();
+    void refreshDoctor();
   });
   events.addEventListener("changes", (event) => {
-    const { changes, skipped } = JSON.parse((event as MessageEvent).data) as {
-      changes: Change[];
-      skipped: Snapshot["skipped"];
-    };
+    const { changes } = JSON.parse((event as MessageEvent).data) as ChangesMessage;
     for (const change of changes) {
       state.active.delete(change.id);
       state.retired.delete(change.id);
       if (change.agent && change.tree) state[change.tree].set(change.id, change.agent);
     }
-    state.skipped = skipped;
     render();
+    void refreshDoctor();
   });
   events.addEventListener("error", () => {
     $("#status").textContent = "Reconnecting…";
@@ -324,7 +352,11 @@ function connect(): void {
 }
 
 for (const tab of document.querySelectorAll<HTMLButtonElement>("nav button")) {
-  tab.addEventListener("click", () => showView(tab.dataset.view ?? "continue"));
+  tab.addEventListener("click", () => {
+    const view = tab.dataset.view ?? "continue";
+    showView(view);
+    if (view === "diagnostics") void refreshDoctor();
+  });
 }
 $("#filter-definition").addEventListener("change", render);
 $("#filter-name").addEventListener("input", render);

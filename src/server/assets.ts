@@ -13,7 +13,8 @@ export interface Asset {
 const SOURCES: Record<string, { type: string; candidates: string[] }> = {
   "/": { type: "text/html; charset=utf-8", candidates: ["../../web/index.html"] },
   "/style.css": { type: "text/css; charset=utf-8", candidates: ["../../web/style.css"] },
-  // Compiled by `npm run build` (tsconfig.web.json); the second path serves it when running from src/.
+  // Bundled by `npm run build` (esbuild: web/app.ts with src/api.ts and src/present.ts); the second
+  // path serves it when running from src/.
   "/app.js": {
     type: "text/javascript; charset=utf-8",
     candidates: ["../web/app.js", "../../dist/web/app.js"],

@@ -6,11 +6,12 @@
  */
 
 import assert from "node:assert/strict";
-import { existsSync, realpathSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { Page } from "playwright-core";
 import type { RecordInput } from "../../src/index.js";
+import { relativeTime } from "../../src/present.js";
 import { makeRecord } from "../helpers.js";
 import {
   eventually,
@@ -328,4 +329,55 @@ test("stopping the service with a page open: it exits promptly and the page says
   assert.deepEqual(exit, { code: 0, signal: null }, `still running 5 s after SIGTERM`);
   t.diagnostic(`exited ${Math.round(performance.now() - started)} ms after SIGTERM`);
   await page.locator("#status").filter({ hasText: "Reconnecting…" }).waitFor();
+});
+
+test("Diagnostics shows everything doctor reports, with each fix; times read as the CLI's", async (t) => {
+  if (skipWithoutChromium(t)) return;
+  const box = await sandbox(t);
+  const records = seedRecords();
+  // Launched exactly an hour ago: the CLI says "1 h ago" (src/present.ts), and so must the page.
+  const hourAgo = makeRecord(seedId(7), {
+    instance_name: "golf",
+    definition_id: "codex",
+    last_launched_at_ms: Date.now() - HOUR,
+    working_dir: "golf-wd",
+  });
+  await box.seed([...records, hourAgo], [id("foxtrot")]);
+  // delta's working directory goes away: doctor finds it, the listing does not.
+  rmSync(join(box.agentsBase, "delta-wd"), { recursive: true });
+  writeFileSync(join(box.root, "broken.json"), "{ not json");
+  const service = await box.serve();
+  const page = await box.openPage(service);
+
+  assert.equal(
+    await row(page, seedId(7)).locator("td").nth(5).textContent(),
+    relativeTime(Date.now() - HOUR, Date.now()),
+  );
+  assert.equal(await row(page, seedId(7)).locator("td").nth(5).textContent(), "1 h ago");
+
+  await page.locator("#tab-diagnostics").filter({ hasText: "Diagnostics (2)" }).waitFor();
+  await page.locator("#tab-diagnostics").click();
+  assert.equal(
+    await page.locator("#diagnostics-summary").textContent(),
+    "1 agent record could not be loaded. 1 working directory is missing.",
+  );
+  const missing = page.locator('#diagnostics-list li[data-kind="working-dir-missing"]');
+  assert.match((await missing.textContent()) ?? "", new RegExp(`^${id("delta")} — .*delta-wd`));
+  assert.match(
+    (await missing.locator(".fix").textContent()) ?? "",
+    new RegExp(`^Fix: .*agentmux-registry forget ${id("delta")}`),
+  );
+  const skipped = page.locator('#diagnostics-list li[data-kind="skipped-file"]');
+  assert.match((await skipped.textContent()) ?? "", /^broken\.json — .*invalid-json/);
+  await screenshot(page, "diagnostics-doctor");
+
+  // Repaired on disk, and any change later: the page asks doctor again.
+  mkdirSync(join(box.agentsBase, "delta-wd"));
+  const forgot = await box.cli(["forget", "golf"]);
+  assert.equal(forgot.code, 0, forgot.stderr);
+  await page
+    .locator("#diagnostics-summary")
+    .filter({ hasText: /^1 agent record could not be loaded\.$/ })
+    .waitFor();
+  assert.equal(await page.locator("#tab-diagnostics").textContent(), "Diagnostics (1)");
 });
