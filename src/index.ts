@@ -93,9 +93,7 @@ export {
 } from "./sqlite/migrate.js";
 export {
   type InstanceFields,
-  type InstanceIntegerColumn,
   type InstanceRow,
-  type InstanceTextColumn,
   type MirrorReport,
   SqliteInstanceStore,
   type SqliteInstanceStoreOptions,

@@ -8,13 +8,19 @@ import { idProblem } from "./ids.js";
 import { type JsonObject, type JsonValue, LosslessNumber } from "./json.js";
 import { fromPlain, NotJsonError, type PlainValue, setOwn, toPlain } from "./plain.js";
 
+/** The oldest `schema_version` this package reads; older records are skipped (`older-schema`). */
 export const MIN_SUPPORTED_SCHEMA = 1;
+/** The newest `schema_version` this package reads; newer records are skipped (`newer-schema`). */
 export const MAX_SUPPORTED_SCHEMA = 3;
-/** Files larger than this are never read or merged. */
+/** Files larger than this (1 MiB) are never read or merged, and no write produces one. */
 export const MAX_FILE_BYTES = 1024 * 1024;
 /** The Rust original reads `schema_version` as a u32: anything larger is not a version. */
 const MAX_SCHEMA_TOKEN = 0xffff_ffff;
 
+/**
+ * Why a reader skipped a file, or why a record is not valid: one code per rule of
+ * docs/FORMAT.md, "What a reader skips" (docs/ERRORS.md, "Skip reasons", explains each).
+ */
 export type SkipReason =
   | "not-regular-file"
   | "unreadable"
@@ -33,44 +39,69 @@ export type SkipReason =
   | "id-mismatch"
   | "unsafe-working-dir";
 
+/** One broken rule of a record. */
 export interface ValidationIssue {
+  /** Which rule. */
   reason: SkipReason;
+  /** The rule and what was found, for people. */
   message: string;
   /** The offending field (`schema_version`, `data.working_dir` …) when there is one. */
   field?: string;
 }
 
+/**
+ * The `data` object of a record: one agent (docs/FORMAT.md, "Record"; docs/record.schema.json).
+ * Absent optional fields are read as `null`.
+ */
 export interface NamedAgentData {
+  /** The agent's id, equal to the file's stem: 1–128 of `A-Z a-z 0-9 . _ -` ({@link isValidId}). */
   instance_id: string;
+  /** The name people see and type; not empty. */
   instance_name: string;
+  /** The agent definition it was launched from; not empty. */
   definition_id: string;
+  /** The identity it runs as, if any. */
   identity_id: string | null;
+  /** The memory it uses, if any. */
   memory_id: string | null;
-  /** Since schema 2. */
+  /** The session to resume, if any. Since schema 2. */
   session_id: string | null;
+  /** The working directory: a safe path relative to `source_agents_base` (or the agents base). */
   working_dir: string;
-  /** Since schema 3. */
+  /** The absolute agents base `working_dir` is relative to; `null`: the reader's own. Since schema 3. */
   source_agents_base: string | null;
+  /** Creation time, milliseconds since the Unix epoch. */
   created_at_ms: number;
+  /** Last launch time, milliseconds since the Unix epoch: the dropdown's newest-first order. */
   last_launched_at_ms: number;
+  /** The version of the program that created the record; may be empty. */
   created_by_version: string;
+  /** The version of the program that last launched the agent; may be empty. */
   last_launched_by_version: string;
   /** Fields written by other (newer) versions, kept as they are. */
   [unknown: string]: PlainValue | undefined;
 }
 
+/**
+ * A valid record as read: the contents of `<id>.json`. Records a listing returns are frozen and
+ * shared; copy one to change it, or use `Registry.update`.
+ */
 export interface NamedAgentRecord {
+  /** The record's format version, {@link MIN_SUPPORTED_SCHEMA} to {@link MAX_SUPPORTED_SCHEMA}. */
   schema_version: number;
+  /** The agent. */
   data: NamedAgentData;
+  /** Top-level fields written by other (newer) versions, kept as they are. */
   [unknown: string]: PlainValue | NamedAgentData | undefined;
 }
-
-type OptionalField = "identity_id" | "memory_id" | "session_id" | "source_agents_base";
 
 /** What `upsert` accepts: optional fields may be left out; `schema_version` is stamped. */
 export type RecordInput = {
   schema_version?: number;
-  data: Omit<NamedAgentData, OptionalField> & Partial<Pick<NamedAgentData, OptionalField>>;
+  data: Omit<NamedAgentData, "identity_id" | "memory_id" | "session_id" | "source_agents_base"> &
+    Partial<
+      Pick<NamedAgentData, "identity_id" | "memory_id" | "session_id" | "source_agents_base">
+    >;
   [unknown: string]: unknown;
 };
 
@@ -99,7 +130,11 @@ export const FIELD_CHECKS = DATA_FIELDS.map(
 );
 export const KNOWN_TOP_FIELDS: ReadonlySet<string> = new Set(["schema_version", "data"]);
 
-/** The lowest schema that can express `data`: writers stamp this, not the maximum. */
+/**
+ * The lowest schema that can express `data` — 3 if `source_agents_base` is set, else 2 if
+ * `session_id` is set, else 1: writers stamp this, not the maximum, so older readers keep every
+ * record that uses no newer feature.
+ */
 export function minSchemaVersion(data: {
   session_id?: string | null;
   source_agents_base?: string | null;
@@ -354,13 +389,18 @@ export function validateTree(
   return { ok: true, record: out as NamedAgentRecord };
 }
 
+/** The result of {@link validateRecord}: the record as a reader would return it, or every issue. */
 export type RecordValidation =
   | { ok: true; record: NamedAgentRecord }
   | { ok: false; issues: ValidationIssue[] };
 
 /**
  * Validates a plain value (for example the output of `JSON.parse`) as the record stored in
- * `<stem>.json`. Never throws.
+ * `<stem>.json`, by the rules every read applies. Never throws.
+ *
+ * @param stem - the file name without `.json`, which `data.instance_id` must equal
+ * @param value - the parsed file
+ * @returns the record as a reader would return it, or every broken rule
  */
 export function validateRecord(stem: string, value: unknown): RecordValidation {
   let tree: JsonValue;

@@ -26,16 +26,18 @@ import {
 
 export type { InstanceRow } from "./rows.js";
 
-/** The text columns of `db_agent_instances` a caller may set. */
-export type InstanceTextColumn = (typeof TEXT_COLUMNS)[number];
-/** The integer columns of `db_agent_instances` a caller may set. */
-export type InstanceIntegerColumn = (typeof INTEGER_COLUMNS)[number];
-
-/** Columns a caller may set; integers as numbers or bigints, `display_hidden` also as a boolean. */
-export type InstanceFields = Partial<Record<InstanceTextColumn, string>> &
-  Partial<Record<Exclude<InstanceIntegerColumn, "display_hidden">, number | bigint>> & {
-    display_hidden?: boolean | number | bigint;
-  };
+/**
+ * Columns a caller may set (every column of {@link InstanceRow} but `id`): text as strings,
+ * integers as numbers or bigints, `display_hidden` also as a boolean.
+ */
+export type InstanceFields = {
+  [Column in Exclude<
+    keyof InstanceRow,
+    "id" | "display_hidden"
+  >]?: InstanceRow[Column] extends bigint ? number | bigint : string;
+} & {
+  display_hidden?: boolean | number | bigint;
+};
 
 export type MirrorReport =
   | { status: "mirrored"; registryChanges: number }
