@@ -17,15 +17,49 @@
  */
 
 // The wire contract: the JSON the CLI's `--json`, the HTTP routes and the change feed speak.
+// Schema-first: each type is `FromSchema<typeof ItsSchema>`, so the schemas (JSON Schema
+// 2020-12 objects, the ones docs/openapi.json names) are part of the surface too.
 export {
   type Agent,
+  type AgentList,
+  AgentListSchema,
+  type AgentLookup,
+  AgentLookupSchema,
+  AgentSchema,
+  API_VERSION,
   agentJson,
   type ChangeEvent,
+  ChangeEventSchema,
   type ChangesMessage,
+  ChangesMessageSchema,
   type ChangeType,
+  type ContinueBody,
+  ContinueBodySchema,
+  type ContinuedAgent,
+  ContinuedAgentSchema,
+  type CreateAgentBody,
+  CreateAgentBodySchema,
+  type CreatedAgent,
+  CreatedAgentSchema,
+  type DoctorReportJson,
+  DoctorReportSchema,
   type ErrorBody,
+  ErrorBodySchema,
+  type FromSchema,
+  type Moved,
+  MovedSchema,
+  type ProblemJson,
+  ProblemSchema,
+  type Removed,
+  RemovedSchema,
+  type RenameBody,
+  RenameBodySchema,
+  type Renamed,
+  RenamedSchema,
   type SkippedFileJson,
+  SkippedFileSchema,
   type Snapshot,
+  SnapshotSchema,
 } from "./api.js";
 // Change-feed tuning, part of the service's options.
 export type { FeedOptions } from "./change-feed.js";
