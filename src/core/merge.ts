@@ -46,6 +46,11 @@ export type RefusalReason =
   | "retired"
   | "absent";
 
+/**
+ * What `upsert` and `update` did: `created`, `updated`, `unchanged` (the merge equals the file,
+ * nothing written), or `skipped` — a refusal, which is an outcome, not an error: the file is left
+ * byte-for-byte as it was (docs/FORMAT.md, "Writes").
+ */
 export type UpsertOutcome =
   | { status: "created" | "updated" | "unchanged" }
   | { status: "skipped"; reason: RefusalReason; detail?: SkipReason; message: string };

@@ -9,6 +9,10 @@
 
 import * as nodeFs from "node:fs";
 
+/**
+ * The synchronous `node:fs` calls a {@link Registry} makes. `RegistryOptions.fs` replaces them,
+ * for example to inject faults in tests; the default is `node:fs` itself.
+ */
 export type FsOps = Pick<
   typeof nodeFs,
   | "openSync"

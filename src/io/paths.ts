@@ -5,6 +5,7 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 
+/** The default locations (docs/FORMAT.md, "Tree"). */
 export interface DefaultPaths {
   /** `$AGENTMUX_HOME_OVERRIDE` or `~/.agentmux`: where the per-version installs live. */
   home: string;
@@ -16,6 +17,15 @@ export interface DefaultPaths {
   agentsBase: string;
 }
 
+/**
+ * The default locations from the environment (SPEC §1): home = `$AGENTMUX_HOME_OVERRIDE` or
+ * `~/.agentmux`; shared = `<override>/shared`, else `$AGENTMUX_SHARED_DIR`, else
+ * `~/.agentmux/shared`; root = `<shared>/agents/registry`; agents base = `$AGENTMUX_AGENTS_DIR`
+ * or `<home>/agents`.
+ *
+ * @param env - the environment to read (default `process.env`)
+ * @param userHome - the user's home directory (default `os.homedir()`)
+ */
 export function defaultPaths(
   env: Readonly<Record<string, string | undefined>> = process.env,
   userHome: string = homedir(),

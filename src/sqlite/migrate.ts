@@ -31,22 +31,34 @@ const MIGRATION_VERSION = 2;
 export const MARKER_NAME = ".migrated_from_sqlite";
 const LEGACY_VERSION = "(legacy)";
 
+/** What {@link migrateFromSqliteOnce} did; all zero when the marker said it was done already. */
 export interface MigrateStats {
+  /** Databases found and read. */
   dbs_scanned: number;
+  /** Databases that could not be read (the migration is then not complete). */
   dbs_skipped: number;
+  /** Rows seen across every database. */
   rows_seen: number;
+  /** Records written (active and retired). */
   records_written: number;
+  /** Agents already in the registry, in either tree: never overwritten. */
   records_skipped_existing: number;
+  /** Rows whose working directory could not be anchored on an agents base. */
   records_skipped_unmappable: number;
+  /** Rows that would not make a valid record. */
   records_skipped_invalid: number;
+  /** Whether every database was read, so the marker was written and no launch tries again. */
   complete: boolean;
 }
 
+/** Progress of a migration: reading each database, then writing the records. */
 export type MigrateProgress =
   | { phase: "read"; done: number; total: number; database: string }
   | { phase: "write"; done: number; total: number };
 
+/** Options of {@link migrateFromSqliteOnce}. */
 export interface MigrateOptions {
+  /** Called as databases are read and records written. */
   onProgress?: (progress: MigrateProgress) => void;
 }
 
@@ -62,6 +74,15 @@ interface Candidate {
   hidden: boolean;
 }
 
+/**
+ * Imports every per-version SQLite database under `home` into the registry, once (SPEC §9): the
+ * sources are opened read-only; per id the row with the greatest `started_at` wins; no id that
+ * exists in either tree is written over. The marker `.migrated_from_sqlite` is written only when
+ * every database was read; until then each call tries again, and ids already written are skipped.
+ *
+ * @param home - the install home holding the per-version databases (`~/.agentmux`)
+ * @param registry - the registry to import into
+ */
 export async function migrateFromSqliteOnce(
   home: string,
   registry: Registry,

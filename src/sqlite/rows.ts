@@ -28,7 +28,7 @@ export const CREATE_INSTANCE_TABLE = `CREATE TABLE IF NOT EXISTS ${INSTANCE_TABL
   display_hidden INTEGER NOT NULL DEFAULT 0
 )`;
 
-/** A row as read with `safeIntegers(true)`: integers are exact bigints. */
+/** A row of `db_agent_instances`, as read with `safeIntegers(true)`: integers are exact bigints. */
 export interface InstanceRow {
   id: string;
   definition_id: string;

@@ -39,6 +39,7 @@ export type InstanceFields = {
   display_hidden?: boolean | number | bigint;
 };
 
+/** How a write reached the registry: mirrored, not mirrored and why, or failed (logged, never thrown). */
 export type MirrorReport =
   | { status: "mirrored"; registryChanges: number }
   | {
@@ -55,14 +56,17 @@ export type MirrorReport =
     }
   | { status: "failed"; code: string; message: string };
 
+/** The result of a {@link SqliteInstanceStore} write: the SQL side and the mirror. */
 export interface WriteResult {
   /** Whether the operation took effect anywhere (SQL or registry). */
   ok: boolean;
   /** Rows the SQL statement changed. */
   sqlChanges: number;
+  /** What happened in the registry. */
   mirror: MirrorReport;
 }
 
+/** Options of {@link SqliteInstanceStore.open}. */
 export interface SqliteInstanceStoreOptions {
   /** The registry to mirror into; without one the store is SQL only. */
   registry?: Registry;
@@ -70,11 +74,17 @@ export interface SqliteInstanceStoreOptions {
   version: string;
   /** This install's own agents dir (a channel's or a dev instance's), tried after the registry's base. */
   ownAgentsDir?: string;
+  /** Where mirror failures are logged (silent by default). */
   logger?: Logger;
 }
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
+/**
+ * One installed version's `objects.db` (its `db_agent_instances` table), where the SQLite row is
+ * authoritative and the registry its mirror (SPEC §8): the SQL write happens first and stands,
+ * then the registry is brought in line; a mirror failure is reported in the result, never thrown.
+ */
 export class SqliteInstanceStore {
   private readonly db: Database.Database;
   private readonly registry: Registry | undefined;
@@ -101,10 +111,12 @@ export class SqliteInstanceStore {
     return new SqliteInstanceStore(db, options);
   }
 
+  /** Closes the database. */
   close(): void {
     this.db.close();
   }
 
+  /** The row with this id, or `null`. */
   get(id: string): InstanceRow | null {
     const row = this.db.prepare(`SELECT * FROM ${INSTANCE_TABLE} WHERE id = ?`).get(id);
     return (row as InstanceRow | undefined) ?? null;
