@@ -91,6 +91,14 @@ export async function newest(root: string): Promise<NamedAgentRecord | undefined
 }
 `;
 
+/** The ```ts blocks of README's Library section. */
+function readmeLibraryExamples(): string[] {
+  const readme = readFileSync(join(repo, "README.md"), "utf8");
+  const start = readme.indexOf("## Library");
+  const section = readme.slice(start, readme.indexOf("\n## ", start + 1));
+  return [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1] as string);
+}
+
 test("the npm pack tarball installs into an empty project; its library, types and bin work", {
   timeout: 300_000,
 }, (t) => {
@@ -161,8 +169,13 @@ test("the npm pack tarball installs into an empty project; its library, types an
     codes: 14,
   });
 
-  // The types, as a TypeScript user on NodeNext resolution sees them.
+  // The types, as a TypeScript user on NodeNext resolution sees them; README's examples too.
   writeFileSync(join(project, "consumer.ts"), CONSUMER_TS);
+  const examples = readmeLibraryExamples();
+  assert.ok(examples.length >= 2, "README's Library section has its examples");
+  for (const [i, example] of examples.entries()) {
+    writeFileSync(join(project, `readme-${i}.ts`), example);
+  }
   writeFileSync(
     join(project, "tsconfig.json"),
     JSON.stringify({
@@ -175,7 +188,7 @@ test("the npm pack tarball installs into an empty project; its library, types an
         types: ["node"],
         typeRoots: [join(repo, "node_modules", "@types")],
       },
-      files: ["consumer.ts"],
+      files: ["consumer.ts", ...examples.map((_, i) => `readme-${i}.ts`)],
     }),
   );
   run(join(repo, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.json"], project);
