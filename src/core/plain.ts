@@ -11,7 +11,7 @@ import { type JsonObject, type JsonValue, LosslessNumber, MAX_DEPTH } from "./js
 /**
  * A JSON value as this package hands it out (the values of unknown fields): a number whose token
  * JavaScript reproduces exactly is a `number`; any other (`1.0`, `1E5`, 2^64−1) is a
- * {@link LosslessNumber} whose `toString()` is the token, so writing it back loses nothing.
+ * `LosslessNumber` whose `toString()` is the token, so writing it back loses nothing.
  */
 export type PlainValue =
   | null
