@@ -60,6 +60,7 @@ const text = { type: "string" } as const;
 const textOrNull = { type: ["string", "null"] } as const;
 const ms = { type: "integer", description: "milliseconds since the Unix epoch" } as const;
 
+/** The JSON Schema of {@link Agent}. */
 export const AgentSchema = {
   type: "object",
   description: "An agent on the wire: a record's known fields, flat and snake_case, as on disk.",
@@ -102,6 +103,7 @@ export const AgentSchema = {
 /** An agent on the wire: a record's known fields, flat and snake_case, as on disk. */
 export type Agent = FromSchema<typeof AgentSchema>;
 
+/** The wire form of a record: its known fields, flat (unknown fields are not sent). */
 export function agentJson(record: NamedAgentRecord): Agent {
   const { data } = record;
   return {
@@ -124,6 +126,7 @@ export function agentJson(record: NamedAgentRecord): Agent {
 // ---------------------------------------------------------------------------------------------
 // Skipped files and the change feed
 
+/** The JSON Schema of {@link SkippedFileJson}. */
 export const SkippedFileSchema = {
   type: "object",
   description: 'A file a listing left out, and why (docs/ERRORS.md, "Skip reasons").',
@@ -139,6 +142,7 @@ export const SkippedFileSchema = {
 /** A file a listing left out, and why (docs/ERRORS.md, "Skip reasons"). */
 export type SkippedFileJson = FromSchema<typeof SkippedFileSchema>;
 
+/** The JSON Schema of {@link ChangeEvent}. */
 export const ChangeEventSchema = {
   type: "object",
   description: "One change to either tree, by any process.",
@@ -156,9 +160,12 @@ export const ChangeEventSchema = {
   additionalProperties: false,
 } as const;
 
+/** One change of the registry as the change feed reports it: what happened to which agent, and where it is now. */
 export type ChangeEvent = FromSchema<typeof ChangeEventSchema>;
+/** What happened to an agent: `created`, `updated`, `retired`, `restored` or `deleted`. */
 export type ChangeType = ChangeEvent["type"];
 
+/** The JSON Schema of {@link Snapshot}. */
 export const SnapshotSchema = {
   type: "object",
   description: "What a subscriber of the change feed starts from (the `snapshot` event).",
@@ -174,6 +181,7 @@ export const SnapshotSchema = {
 /** What a subscriber of the change feed starts from. */
 export type Snapshot = FromSchema<typeof SnapshotSchema>;
 
+/** The JSON Schema of {@link ChangesMessage}. */
 export const ChangesMessageSchema = {
   type: "object",
   description: "The `changes` event of the feed: what changed, and the skipped files now.",
@@ -191,6 +199,7 @@ export type ChangesMessage = FromSchema<typeof ChangesMessageSchema>;
 // ---------------------------------------------------------------------------------------------
 // Errors
 
+/** The JSON Schema of {@link ErrorBody}. */
 export const ErrorBodySchema = {
   type: "object",
   description:
@@ -251,6 +260,7 @@ export const EventsQuerySchema = {
   },
 } as const;
 
+/** The JSON Schema of {@link CreateAgentBody}. */
 export const CreateAgentBodySchema = {
   type: "object",
   properties: {
@@ -262,8 +272,10 @@ export const CreateAgentBodySchema = {
   required: ["name", "definitionId"],
   additionalProperties: false,
 } as const;
+/** The body of `POST /api/agents`: a new agent. */
 export type CreateAgentBody = FromSchema<typeof CreateAgentBodySchema>;
 
+/** The JSON Schema of {@link ContinueBody}. */
 export const ContinueBodySchema = {
   type: "object",
   properties: {
@@ -274,16 +286,20 @@ export const ContinueBodySchema = {
   },
   additionalProperties: false,
 } as const;
+/** The body of `POST /api/agents/:id/continue`: a launch. */
 export type ContinueBody = FromSchema<typeof ContinueBodySchema>;
 
+/** The JSON Schema of {@link RenameBody}. */
 export const RenameBodySchema = {
   type: "object",
   properties: { name: text },
   required: ["name"],
   additionalProperties: false,
 } as const;
+/** The body of `POST /api/agents/:id/rename`: the new name. */
 export type RenameBody = FromSchema<typeof RenameBodySchema>;
 
+/** The JSON Schema of {@link AgentList}. */
 export const AgentListSchema = {
   type: "object",
   description: "Agents, newest launch first.",
@@ -291,8 +307,10 @@ export const AgentListSchema = {
   required: ["agents"],
   additionalProperties: false,
 } as const;
+/** A list of agents, newest launch first: the dropdown (`GET /api/agents`, `list --json`) or the Trash (`GET /api/trash`). */
 export type AgentList = FromSchema<typeof AgentListSchema>;
 
+/** The JSON Schema of {@link AgentLookup}. */
 export const AgentLookupSchema = {
   type: "object",
   properties: {
@@ -302,6 +320,7 @@ export const AgentLookupSchema = {
   required: ["agent", "retired"],
   additionalProperties: false,
 } as const;
+/** One agent and whether it is in the Trash (`GET /api/agents/:id`). */
 export type AgentLookup = FromSchema<typeof AgentLookupSchema>;
 
 const workingDirPath = {
@@ -309,14 +328,17 @@ const workingDirPath = {
   description: "the working directory, absolute and resolved",
 } as const;
 
+/** The JSON Schema of {@link CreatedAgent}. */
 export const CreatedAgentSchema = {
   type: "object",
   properties: { agent: AgentSchema, working_dir_path: workingDirPath },
   required: ["agent", "working_dir_path"],
   additionalProperties: false,
 } as const;
+/** The answer to `POST /api/agents`: the agent and its working directory. */
 export type CreatedAgent = FromSchema<typeof CreatedAgentSchema>;
 
+/** The JSON Schema of {@link ContinuedAgent}. */
 export const ContinuedAgentSchema = {
   type: "object",
   properties: {
@@ -330,16 +352,20 @@ export const ContinuedAgentSchema = {
   required: ["agent", "working_dir_path", "resume_command"],
   additionalProperties: false,
 } as const;
+/** The answer to `POST /api/agents/:id/continue`: the agent as launched, its working directory and a command line that resumes it. */
 export type ContinuedAgent = FromSchema<typeof ContinuedAgentSchema>;
 
+/** The JSON Schema of {@link Moved}. */
 export const MovedSchema = {
   type: "object",
   properties: { id: text, moved: { type: "integer", description: "how many records moved" } },
   required: ["id", "moved"],
   additionalProperties: false,
 } as const;
+/** The answer to `POST /api/agents/:id/forget` or `/restore`: how many records moved. */
 export type Moved = FromSchema<typeof MovedSchema>;
 
+/** The JSON Schema of {@link Renamed}. */
 export const RenamedSchema = {
   type: "object",
   properties: {
@@ -350,8 +376,10 @@ export const RenamedSchema = {
   required: ["id", "name", "changed"],
   additionalProperties: false,
 } as const;
+/** The answer to `POST /api/agents/:id/rename`. */
 export type Renamed = FromSchema<typeof RenamedSchema>;
 
+/** The JSON Schema of {@link Removed}. */
 export const RemovedSchema = {
   type: "object",
   properties: {
@@ -364,8 +392,10 @@ export const RemovedSchema = {
   required: ["id", "removed"],
   additionalProperties: false,
 } as const;
+/** The answer to `DELETE /api/agents/:id`: how many records were removed. */
 export type Removed = FromSchema<typeof RemovedSchema>;
 
+/** The JSON Schema of {@link ProblemJson}. */
 export const ProblemSchema = {
   type: "object",
   description: "One thing wrong on disk, and what to do about it.",
@@ -389,8 +419,10 @@ export const ProblemSchema = {
   required: ["kind", "subject", "message", "fix"],
   additionalProperties: false,
 } as const;
+/** One problem doctor found, with its fix, on the wire. */
 export type ProblemJson = FromSchema<typeof ProblemSchema>;
 
+/** The JSON Schema of {@link DoctorReportJson}. */
 export const DoctorReportSchema = {
   type: "object",
   description: "Everything `doctor` finds wrong on disk.",
@@ -409,6 +441,7 @@ export const DoctorReportSchema = {
   required: ["root", "agents_base", "active", "retired", "problems", "fixed"],
   additionalProperties: false,
 } as const;
+/** What doctor found (`GET /api/doctor`). */
 export type DoctorReportJson = FromSchema<typeof DoctorReportSchema>;
 
 /**
