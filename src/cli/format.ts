@@ -1,18 +1,15 @@
 /**
- * Human output for the CLI: aligned tables, relative times, colour only on a TTY without
- * `NO_COLOR`. Machine output (`--json`) does not pass through here.
+ * Text for people, built but not written (`output.ts` writes): aligned tables, details, relative
+ * times, and `printable`, which every piece of text from files or arguments passes through.
+ * Machine output (`--json`) does not pass through here.
  */
 
 import Table from "cli-table3";
-import { createColors } from "picocolors";
+import type { createColors } from "picocolors";
 import type { NamedAgentRecord } from "../core/schema.js";
 import { relativeTime } from "../present.js";
 
 export type Colors = ReturnType<typeof createColors>;
-
-export function colorsFor(isTTY: boolean, env: NodeJS.ProcessEnv): Colors {
-  return createColors(isTTY && (env.NO_COLOR === undefined || env.NO_COLOR === ""));
-}
 
 /**
  * What must never reach a terminal raw: C0 and C1 controls and DEL (they can rewrite the screen),
@@ -34,6 +31,10 @@ export const printable = (text: string): string =>
     (char) =>
       SHORT[char] ?? `\\u${(char.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`,
   );
+
+/** How messages name one agent: `name (id)`. */
+export const agentLabel = (record: NamedAgentRecord): string =>
+  `${printable(record.data.instance_name)} (${record.data.instance_id})`;
 
 export function agentTable(
   records: readonly NamedAgentRecord[],

@@ -1,0 +1,79 @@
+import { spawn } from "node:child_process";
+import { agentJson } from "../../api.js";
+import { findAgent } from "../agents.js";
+import { defineCommand } from "../command.js";
+import { usage } from "../errors.js";
+import { text, valueOption } from "../options.js";
+import type { Output } from "../output.js";
+
+export const continueCommand = defineCommand({
+  name: "continue",
+  define: (command) =>
+    command
+      .description("record a launch; print the working directory, or run a command in it")
+      .argument("<agent>", "id or name")
+      .argument("[command...]", "with --exec: the command to run (after --)")
+      .addOption(
+        valueOption("--session <id>", "the provider CLI's session id to keep for resume", text),
+      )
+      .option("--exec", "run the command after -- in the working directory and exit with its code"),
+  async run(
+    ctx,
+    [reference, commandLine]: [string, string[]],
+    options: { session?: string; exec?: boolean },
+  ) {
+    if (options.exec && (commandLine[0] ?? "") === "") usage("--exec needs a command after --");
+    if (!options.exec && commandLine.length > 0)
+      usage("unexpected arguments (did you mean --exec -- CMD …?)");
+    const service = await ctx.service();
+    const record = await findAgent(service, reference, "active");
+    const continued = await service.continueAgent(record.data.instance_id, {
+      sessionId: options.session,
+    });
+    if (options.exec) return runIn(continued.workingDir, commandLine, ctx.out);
+    // The bare path is for `cd "$(…)"` and must be exact; only a terminal gets it escaped.
+    ctx.out.result(
+      { agent: agentJson(continued.record), working_dir_path: continued.workingDir },
+      () => ctx.out.exactUnlessTerminal(continued.workingDir),
+    );
+  },
+});
+
+/**
+ * Runs the agent's command in its directory with the terminal's stdio. Ctrl-C reaches the child
+ * through the process group, so this process waits for it instead of dying first; a SIGTERM or
+ * SIGHUP sent to this process alone is passed on. A command that cannot be found exits 127, as
+ * in a shell.
+ */
+function runIn(cwd: string, commandLine: string[], out: Output): Promise<number> {
+  const [file, ...args] = commandLine as [string, ...string[]];
+  return new Promise((resolvePromise) => {
+    const child = spawn(file, args, { cwd, stdio: "inherit" });
+    const ignore = () => {};
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    const handlers: [NodeJS.Signals, (signal: NodeJS.Signals) => void][] = [
+      ["SIGINT", ignore],
+      ["SIGQUIT", ignore],
+      ["SIGTERM", forward],
+      ["SIGHUP", forward],
+    ];
+    for (const [signal, handler] of handlers) process.on(signal, handler);
+    const done = (code: number) => {
+      for (const [signal, handler] of handlers) process.off(signal, handler);
+      resolvePromise(code);
+    };
+    child.on("error", (error: NodeJS.ErrnoException) => {
+      out.errorLine(`could not run ${file}: ${error.message}`);
+      done(error.code === "ENOENT" ? 127 : 126);
+    });
+    child.on("exit", (code, signal) => done(code ?? (signal ? 128 + signalNumber(signal) : 1)));
+  });
+}
+
+function signalNumber(signal: NodeJS.Signals): number {
+  return (
+    ({ SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 } as Record<string, number>)[
+      signal
+    ] ?? 0
+  );
+}

@@ -1,0 +1,27 @@
+import { printAgents } from "../agents.js";
+import { defineCommand } from "../command.js";
+import { usage } from "../errors.js";
+import { text, valueOption, wholeNumber } from "../options.js";
+
+export const list = defineCommand({
+  name: "list",
+  define: (command) =>
+    command
+      .description("the Continue dropdown: active agents, newest launch first")
+      .addOption(valueOption("--definition <id>", "only agents of this definition", text))
+      .addOption(
+        valueOption("--limit <n>", "at most this many (default 200, max 1000)", wholeNumber),
+      )
+      .option("--all", "no limit"),
+  async run(ctx, _args: [], options: { definition?: string; limit?: number; all?: boolean }) {
+    if (options.all && options.limit !== undefined)
+      usage("--all and --limit cannot be used together");
+    const service = await ctx.service();
+    const agents = await service.listNamedAgents({
+      definitionId: options.definition,
+      limit: options.limit,
+      all: options.all,
+    });
+    printAgents(ctx, service, agents, "no agents");
+  },
+});

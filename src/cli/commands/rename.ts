@@ -1,0 +1,25 @@
+import { findAgent } from "../agents.js";
+import { defineCommand } from "../command.js";
+import { agentLabel, printable } from "../format.js";
+
+export const rename = defineCommand({
+  name: "rename",
+  define: (command) =>
+    command
+      .description("rename an agent")
+      .argument("<agent>", "id or name")
+      .argument("<new-name>", "the new name"),
+  async run(ctx, [reference, name]: [string, string], _options: unknown) {
+    const service = await ctx.service();
+    const record = await findAgent(service, reference, "active");
+    const id = record.data.instance_id;
+    const changed = await service.renameAgent(id, name);
+    // The name as stored (the service trims it), not as typed.
+    const newName = (await service.getAgent(id)).record.data.instance_name;
+    ctx.out.result({ id, name: newName, changed }, () =>
+      changed === 0
+        ? `${agentLabel(record)} is already named that`
+        : `renamed ${agentLabel(record)} to ${printable(newName)}`,
+    );
+  },
+});

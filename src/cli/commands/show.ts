@@ -1,0 +1,20 @@
+import { agentJson } from "../../api.js";
+import { findAgent } from "../agents.js";
+import { defineCommand } from "../command.js";
+import { agentDetails } from "../format.js";
+
+export const show = defineCommand({
+  name: "show",
+  define: (command) => command.description("one agent in detail").argument("<agent>", "id or name"),
+  async run(ctx, [reference]: [string], _options: unknown) {
+    const service = await ctx.service();
+    const { record, retired, workingDirPath } = await service.locate(
+      await findAgent(service, reference, "either"),
+    );
+    ctx.out.result(
+      { agent: agentJson(record), working_dir_path: workingDirPath, retired },
+      () =>
+        `${agentDetails(record, workingDirPath, ctx.now())}${retired ? "\n(in the Trash)" : ""}`,
+    );
+  },
+});

@@ -1,0 +1,11 @@
+import { printAgents } from "../agents.js";
+import { defineCommand } from "../command.js";
+
+export const trash = defineCommand({
+  name: "trash",
+  define: (command) => command.description("the agents in the Trash, newest launch first"),
+  async run(ctx, _args: [], _options: unknown) {
+    const service = await ctx.service();
+    printAgents(ctx, service, await service.listRetired(), "the Trash is empty");
+  },
+});
