@@ -1,6 +1,7 @@
 /**
  * The published package, as a user gets it: `npm pack`'s tarball installed into an empty project,
- * used through the library import, the `record.schema.json` subpath, its types and the bin.
+ * used through the library import (which must not load the CLI's or the server's dependencies),
+ * the `record.schema.json` subpath, its types (README's Library examples included) and the bin.
  * Needs the build (`npm test` builds first). Dependencies come from npm's cache, or from the npm
  * registry when the cache lacks them; better-sqlite3's native addon is copied from this
  * checkout's install (the same pinned version) instead of being compiled again (~100 s).
@@ -8,7 +9,14 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { tempDir } from "./helpers.js";
@@ -151,13 +159,20 @@ test("the npm pack tarball installs into an empty project; its library, types an
   mkdirSync(join(project, ADDON, ".."), { recursive: true });
   copyFileSync(join(repo, ADDON), join(project, ADDON));
 
-  // The library import, the schema subpath and the SQLite store.
+  // The library import, the schema subpath and the SQLite store — with the edges' own
+  // dependencies (HTTP, CLI) out of the way: the library never loads them.
   const root = join(dir, "registry");
   const agentsBase = join(dir, "agents");
   writeFileSync(join(project, "smoke.mjs"), SMOKE_SCRIPT);
+  const edgeDependencies = ["fastify", "commander", "cli-table3", "picocolors"];
+  const hidden = (name: string) => join(project, "node_modules", `.hidden-${name}`);
+  for (const name of edgeDependencies)
+    renameSync(join(project, "node_modules", name), hidden(name));
   const result = JSON.parse(
     run(process.execPath, ["smoke.mjs", root, agentsBase, join(dir, "objects.db")], project),
   );
+  for (const name of edgeDependencies)
+    renameSync(hidden(name), join(project, "node_modules", name));
   assert.deepEqual(result, {
     outcome: { status: "created" },
     listed: ["smoke-0001"],
