@@ -27,6 +27,17 @@ export function printAgents(
   ctx.out.skipped(service.skippedCount);
 }
 
+/** A command's `<agent>`, resolved in the tree(s) the command works on, and the opened service. */
+export async function agentArgument(
+  ctx: CliContext,
+  reference: string,
+  where: "active" | "retired" | "either",
+): Promise<{ service: RegistryService; record: NamedAgentRecord; id: string }> {
+  const service = await ctx.service();
+  const record = await findAgent(service, reference, where);
+  return { service, record, id: record.data.instance_id };
+}
+
 /**
  * Resolves `reference` in the tree(s) a command works on. A miss says what the reference was
  * taken for: an agent's name in the other tree is `AGENT_NOT_FOUND` saying where it is; a reference that is
@@ -34,7 +45,7 @@ export function printAgents(
  * nothing is `AGENT_NOT_FOUND` (exit 3). Each tree is asked on its own, so an invalid id that is
  * the name of an agent in the second tree is still found.
  */
-export async function findAgent(
+async function findAgent(
   service: RegistryService,
   reference: string,
   where: "active" | "retired" | "either",

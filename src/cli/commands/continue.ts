@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { agentJson } from "../../api.js";
-import { findAgent } from "../agents.js";
+import { agentArgument } from "../agents.js";
 import { defineCommand } from "../command.js";
 import { usage } from "../errors.js";
 import { text, valueOption } from "../options.js";
@@ -25,9 +25,8 @@ export const continueCommand = defineCommand({
     if (options.exec && (commandLine[0] ?? "") === "") usage("--exec needs a command after --");
     if (!options.exec && commandLine.length > 0)
       usage("unexpected arguments (did you mean --exec -- CMD …?)");
-    const service = await ctx.service();
-    const record = await findAgent(service, reference, "active");
-    const continued = await service.continueAgent(record.data.instance_id, {
+    const { service, id } = await agentArgument(ctx, reference, "active");
+    const continued = await service.continueAgent(id, {
       sessionId: options.session,
     });
     if (options.exec) return runIn(continued.workingDir, commandLine, ctx.out);

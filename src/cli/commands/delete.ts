@@ -1,4 +1,4 @@
-import { findAgent } from "../agents.js";
+import { agentArgument } from "../agents.js";
 import { defineCommand } from "../command.js";
 import { usage } from "../errors.js";
 import { agentLabel } from "../format.js";
@@ -12,9 +12,7 @@ export const deleteCommand = defineCommand({
       .option("--yes", "really delete"),
   async run(ctx, [reference]: [string], options: { yes?: boolean }) {
     if (!options.yes) usage("delete removes records for good: add --yes to confirm");
-    const service = await ctx.service();
-    const record = await findAgent(service, reference, "either");
-    const id = record.data.instance_id;
+    const { service, record, id } = await agentArgument(ctx, reference, "either");
     const removed = await service.deleteAgent(id);
     ctx.out.result(
       { id, removed },

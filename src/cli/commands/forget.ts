@@ -1,4 +1,4 @@
-import { findAgent } from "../agents.js";
+import { agentArgument } from "../agents.js";
 import { defineCommand } from "../command.js";
 import { agentLabel } from "../format.js";
 
@@ -9,9 +9,7 @@ export const forget = defineCommand({
       .description("move an agent to the Trash (restorable)")
       .argument("<agent>", "id or name"),
   async run(ctx, [reference]: [string], _options: unknown) {
-    const service = await ctx.service();
-    const record = await findAgent(service, reference, "active");
-    const id = record.data.instance_id;
+    const { service, record, id } = await agentArgument(ctx, reference, "active");
     const moved = await service.forgetAgent(id);
     ctx.out.result(
       { id, moved },

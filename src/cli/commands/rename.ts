@@ -1,4 +1,4 @@
-import { findAgent } from "../agents.js";
+import { agentArgument } from "../agents.js";
 import { defineCommand } from "../command.js";
 import { agentLabel, printable } from "../format.js";
 
@@ -10,9 +10,7 @@ export const rename = defineCommand({
       .argument("<agent>", "id or name")
       .argument("<new-name>", "the new name"),
   async run(ctx, [reference, name]: [string, string], _options: unknown) {
-    const service = await ctx.service();
-    const record = await findAgent(service, reference, "active");
-    const id = record.data.instance_id;
+    const { service, record, id } = await agentArgument(ctx, reference, "active");
     const changed = await service.renameAgent(id, name);
     // The name as stored (the service trims it), not as typed.
     const newName = (await service.getAgent(id)).record.data.instance_name;

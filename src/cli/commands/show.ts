@@ -1,5 +1,5 @@
 import { agentJson } from "../../api.js";
-import { findAgent } from "../agents.js";
+import { agentArgument } from "../agents.js";
 import { defineCommand } from "../command.js";
 import { agentDetails } from "../format.js";
 
@@ -7,10 +7,8 @@ export const show = defineCommand({
   name: "show",
   define: (command) => command.description("one agent in detail").argument("<agent>", "id or name"),
   async run(ctx, [reference]: [string], _options: unknown) {
-    const service = await ctx.service();
-    const { record, retired, workingDirPath } = await service.locate(
-      await findAgent(service, reference, "either"),
-    );
+    const found = await agentArgument(ctx, reference, "either");
+    const { record, retired, workingDirPath } = await found.service.locate(found.record);
     ctx.out.result(
       { agent: agentJson(record), working_dir_path: workingDirPath, retired },
       () =>
