@@ -12,8 +12,6 @@ import { EXIT } from "./errors.js";
 import { path, valueOption } from "./options.js";
 import { type CliIo, Output } from "./output.js";
 
-export type { CliIo } from "./output.js";
-
 /** Runs one command line; resolves to the process exit code. Never throws. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   // Until the command line is parsed, `--json` is looked for before any `--` (what follows it

@@ -1,3 +1,4 @@
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from "../../service.js";
 import { printAgents } from "../agents.js";
 import { defineCommand } from "../command.js";
 import { usage } from "../errors.js";
@@ -10,7 +11,11 @@ export const list = defineCommand({
       .description("the Continue dropdown: active agents, newest launch first")
       .addOption(valueOption("--definition <id>", "only agents of this definition", text))
       .addOption(
-        valueOption("--limit <n>", "at most this many (default 200, max 1000)", wholeNumber),
+        valueOption(
+          "--limit <n>",
+          `at most this many (default ${DEFAULT_LIST_LIMIT}, max ${MAX_LIST_LIMIT})`,
+          wholeNumber,
+        ),
       )
       .option("--all", "no limit"),
   async run(ctx, _args: [], options: { definition?: string; limit?: number; all?: boolean }) {
