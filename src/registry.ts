@@ -71,7 +71,7 @@ import {
   removeOddEntry,
   sweepStale,
 } from "./io/sweep.js";
-import { type SkippedFile, type TreeRead, TreeReader } from "./io/tree-reader.js";
+import { type Outcome, type SkippedFile, type TreeRead, TreeReader } from "./io/tree-reader.js";
 
 export type RecordScope = "file-key-only" | "agent";
 
@@ -169,7 +169,7 @@ const MAX_WRITE_ATTEMPTS = 8;
 const RETIRED_DIR = "retired";
 const SCOPES: ReadonlySet<unknown> = new Set<RecordScope>(["file-key-only", "agent"]);
 
-type Tree = "active" | "retired";
+export type Tree = "active" | "retired";
 
 export class Registry extends EventEmitter<RegistryEvents> {
   readonly root: string;
@@ -731,8 +731,27 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.emit("wrote", event);
   }
 
-  private readTree(tree: Tree): TreeRead {
+  /**
+   * One tree as this registry's reader sees it now, without reporting skipped files: exact, at
+   * one `lstat` per file when little changed (the live index's verification).
+   */
+  readTree(tree: Tree): TreeRead {
     return (tree === "active" ? this.activeReader : this.retiredReader).read();
+  }
+
+  /** `<id>.json` of one tree read now, uncached; `null` when there is no such entry. */
+  readRecordFile(tree: Tree, id: string): Outcome | null {
+    return (tree === "active" ? this.activeReader : this.retiredReader).readName(`${id}.json`);
+  }
+
+  /** The directory of a tree: the root, or `retired/` under it. */
+  treeDirectory(tree: Tree): string {
+    return tree === "active" ? this.root : this.retiredDir;
+  }
+
+  /** The file-system primitives this registry uses (the live index stats through them too). */
+  get fsOps(): FsOps {
+    return this.io.fs;
   }
 
   private report(

@@ -8,8 +8,7 @@
 import { randomUUID } from "node:crypto";
 import { realpathSync, rmdirSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
-import type { ChangeEvent, Snapshot } from "./api.js";
-import { ChangeFeed, type FeedOptions } from "./change-feed.js";
+import { agentJson, type ChangeEvent, type Snapshot } from "./api.js";
 import { RegistryError } from "./core/errors.js";
 import { checkId, idProblem } from "./core/ids.js";
 import { checkField, checkName } from "./core/input.js";
@@ -18,8 +17,9 @@ import type { NamedAgentRecord } from "./core/schema.js";
 import { makeDirectories } from "./io/files.js";
 import { errnoCode, realFs } from "./io/fs.js";
 import { loadOrCreateToken } from "./io/token-file.js";
+import { type FeedOptions, LiveIndex } from "./live-index.js";
 import { compareNewestFirst } from "./present.js";
-import { type OddFile, Registry, type SkippedFile } from "./registry.js";
+import { type OddFile, Registry, type ScanResult, type SkippedFile } from "./registry.js";
 import {
   findSources,
   MARKER_NAME,
@@ -39,8 +39,15 @@ export interface ServiceOptions {
   version: string;
   /** The clock; injectable for tests. */
   now?: () => number;
-  /** How the change feed watches and rescans (long-lived processes only). */
+  /** How the live index watches and verifies (long-lived processes only). */
   feed?: FeedOptions;
+  /**
+   * Keep a live index from the start (`serve`, long-lived library users): listings, `getAgent`,
+   * `doctor` and the change feed answer from memory, verified fresh before each answer
+   * (docs/FORMAT.md, "Freshness"). Without it every call reads the disk, and `subscribe` starts
+   * the index on first use.
+   */
+  live?: boolean;
 }
 
 export interface OpenServiceOptions extends ServiceOptions {
@@ -109,7 +116,7 @@ export class RegistryService {
   private readonly version: string;
   private readonly now: () => number;
   private readonly feedOptions: FeedOptions | undefined;
-  private feed: ChangeFeed | undefined;
+  private index: LiveIndex | undefined;
   private skippedInLastListing = 0;
 
   constructor(registry: Registry, options: ServiceOptions) {
@@ -121,6 +128,7 @@ export class RegistryService {
     registry.on("loaded", (event) => {
       this.skippedInLastListing = event.skipped_count;
     });
+    if (options.live) this.index = new LiveIndex(registry, this.feedOptions);
   }
 
   /** Opens the registry at `options.root` (creating it if missing) behind a service. */
@@ -142,13 +150,21 @@ export class RegistryService {
 
   /** How many files the last listing of this process left out (see `doctor`). */
   get skippedCount(): number {
-    return this.skippedInLastListing;
+    return this.index ? this.index.skipped.length : this.skippedInLastListing;
   }
 
-  /** Stops the change feed and removes the registry's lock holder file. */
+  /** Stops the live index and removes the registry's lock holder file. */
   close(): void {
-    this.feed?.close();
+    this.index?.close();
+    this.index = undefined;
     this.registry.close();
+  }
+
+  /** The live index, fresh (every write completed before this call is in it), or none. */
+  private async freshIndex(): Promise<LiveIndex | undefined> {
+    const index = this.index;
+    if (index) await index.fresh();
+    return index;
   }
 
   /**
@@ -158,17 +174,42 @@ export class RegistryService {
   subscribe(
     listener: (changes: ChangeEvent[], snapshot: Snapshot) => void,
   ): Promise<{ snapshot: Snapshot; unsubscribe: () => void }> {
-    this.feed ??= new ChangeFeed(this.registry, this.feedOptions);
-    return this.feed.subscribe(listener);
+    this.index ??= new LiveIndex(this.registry, this.feedOptions);
+    return this.index.subscribe(listener);
   }
 
-  /** Tells subscribers at once about a change this process made. */
-  private async changed(): Promise<void> {
-    await this.feed?.rescan();
+  /**
+   * The newest-first dropdown as its wire body, `{"agents":[…]}` (what `GET /api/agents`
+   * sends), serialised once per version of the live index (on every call without one).
+   */
+  async listNamedAgentsBody(
+    options: { definitionId?: string; limit?: number; all?: boolean } = {},
+  ): Promise<string> {
+    const index = await this.freshIndex();
+    if (!index) return agentsBody(await this.listNamedAgents(options));
+    const limit = options.all ? Number.POSITIVE_INFINITY : listLimit(options.limit);
+    const key = JSON.stringify([options.definitionId ?? null, limit]);
+    return index.cached(key, () =>
+      agentsBody(pickNamed(index.newestFirst(), options.definitionId, limit)),
+    );
+  }
+
+  /** Tells subscribers at once about a change this process made to an agent (no listing). */
+  private wrote(agentId: string): void {
+    this.index?.noteAgentWritten(agentId);
   }
 
   /** The agent with this id, in either tree (`AGENT_NOT_FOUND`, `INVALID_ID`). */
   async getAgent(id: string): Promise<LocatedAgent> {
+    checkId(id);
+    const index = await this.freshIndex();
+    if (index && !index.isSkipped(`${id}.json`)) {
+      const active = index.activeRecord(id);
+      if (active) return this.locate(active, false);
+      const retired = index.retiredRecord(id);
+      if (retired) return this.locate(retired, true);
+      throw notFound(id);
+    }
     const active = await this.registry.get(checkId(id));
     if (active) return this.locate(active, false);
     const retired = (await this.registry.listRetired()).find((r) => r.data.instance_id === id);
@@ -193,7 +234,7 @@ export class RegistryService {
     if (this.home === undefined)
       throw new RegistryError("INVALID_ARGUMENT", "migrate needs the install home", {});
     const stats = await migrateFromSqliteOnce(this.home, this.registry, options);
-    await this.changed();
+    this.index?.noteBulkWrite();
     return stats;
   }
 
@@ -207,12 +248,9 @@ export class RegistryService {
     options: { definitionId?: string; limit?: number; all?: boolean } = {},
   ): Promise<NamedAgentRecord[]> {
     const limit = options.all ? Number.POSITIVE_INFINITY : listLimit(options.limit);
-    const sorted = this.newestFirst(await this.registry.listActive());
-    const matching =
-      options.definitionId === undefined
-        ? sorted
-        : sorted.filter((record) => record.data.definition_id === options.definitionId);
-    return matching.slice(0, limit);
+    const index = await this.freshIndex();
+    const sorted = index ? index.newestFirst() : this.newestFirst(await this.registry.listActive());
+    return pickNamed(sorted, options.definitionId, limit);
   }
 
   /**
@@ -238,7 +276,8 @@ export class RegistryService {
 
   /** The Trash, newest launch first. */
   async listRetired(): Promise<NamedAgentRecord[]> {
-    return sortNewestFirst(await this.registry.listRetired());
+    const index = await this.freshIndex();
+    return sortNewestFirst(index ? [...index.retired] : await this.registry.listRetired());
   }
 
   /**
@@ -259,7 +298,7 @@ export class RegistryService {
       return current;
     });
     if (outcome.status === "skipped") throw notFound(id, outcome.message);
-    await this.changed();
+    this.wrote(id);
     return { record: (await this.registry.get(id)) ?? record, workingDir };
   }
 
@@ -267,7 +306,7 @@ export class RegistryService {
   async forgetAgent(id: string): Promise<number> {
     const moved = await this.registry.retireForAgent(checkId(id), "agent");
     if (moved === 0) throw notFound(id);
-    await this.changed();
+    this.wrote(id);
     return moved;
   }
 
@@ -275,7 +314,7 @@ export class RegistryService {
   async restoreAgent(id: string): Promise<number> {
     const moved = await this.registry.unretireForAgent(checkId(id), "agent");
     if (moved > 0) {
-      await this.changed();
+      this.wrote(id);
       return moved;
     }
     if (await this.registry.exists(id)) {
@@ -289,7 +328,7 @@ export class RegistryService {
     const checked = checkName(name);
     await this.requireActive(id);
     const changed = await this.registry.setInstanceNameForAgent(id, "agent", checked);
-    await this.changed();
+    if (changed > 0) this.wrote(id);
     return changed;
   }
 
@@ -297,7 +336,7 @@ export class RegistryService {
   async deleteAgent(id: string): Promise<number> {
     const removed = await this.registry.hardDeleteForAgent(checkId(id), "agent");
     if (removed === 0) throw notFound(id);
-    await this.changed();
+    this.wrote(id);
     return removed;
   }
 
@@ -315,7 +354,7 @@ export class RegistryService {
       "definitionId",
     );
     const base = this.registry.agentsBase;
-    const scan = await this.registry.scan();
+    const scan = await this.scan();
     const used = new Set(
       [...scan.active, ...scan.retired].map((record) => record.data.working_dir),
     );
@@ -358,7 +397,7 @@ export class RegistryService {
     const written = await this.registry.get(id);
     if (written === null)
       throw new RegistryError("CONFLICT", `${id} vanished right after it was created`, { id });
-    await this.changed();
+    this.wrote(id);
     return { record: written, workingDir: realpathSync(path) };
   }
 
@@ -390,8 +429,14 @@ export class RegistryService {
         });
       }
     }
-    const records =
-      tree === "active" ? await this.registry.listActive() : await this.registry.listRetired();
+    const index = await this.freshIndex();
+    const records = index
+      ? tree === "active"
+        ? index.active
+        : index.retired
+      : tree === "active"
+        ? await this.registry.listActive()
+        : await this.registry.listRetired();
     const byId = records.find((record) => record.data.instance_id === reference);
     if (byId) return byId;
     const named = records.filter((record) => record.data.instance_name === reference);
@@ -426,7 +471,7 @@ export class RegistryService {
    * stale temp and lock files (the only repair that can never lose data).
    */
   async doctor(options: { fix?: boolean } = {}): Promise<DoctorReport> {
-    const scan = await this.registry.scan();
+    const scan = await this.scan();
     const problems: Problem[] = scan.skipped.map(skippedProblem);
     const retiredIds = new Set(scan.retired.map((record) => record.data.instance_id));
     for (const record of scan.active) {
@@ -487,6 +532,13 @@ export class RegistryService {
       problems,
       fixed,
     };
+  }
+
+  /** Both trees and the skipped files: from the live index when there is one. */
+  private async scan(): Promise<ScanResult> {
+    const index = await this.freshIndex();
+    if (!index) return this.registry.scan();
+    return { active: [...index.active], retired: [...index.retired], skipped: index.skipped };
   }
 
   private async migrationProblem(): Promise<Problem | null> {
@@ -552,6 +604,25 @@ export class RegistryService {
     }
     return real;
   }
+}
+
+/** The first `limit` records of `sorted`, of one definition if given. */
+function pickNamed(
+  sorted: readonly NamedAgentRecord[],
+  definitionId: string | undefined,
+  limit: number,
+): NamedAgentRecord[] {
+  if (definitionId === undefined) return sorted.slice(0, limit);
+  const matching: NamedAgentRecord[] = [];
+  for (const record of sorted) {
+    if (matching.length >= limit) break;
+    if (record.data.definition_id === definitionId) matching.push(record);
+  }
+  return matching;
+}
+
+function agentsBody(records: readonly NamedAgentRecord[]): string {
+  return JSON.stringify({ agents: records.map(agentJson) });
 }
 
 function listLimit(limit: number | undefined): number {

@@ -4,9 +4,9 @@ import { get } from "node:http";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import type { ChangeEvent } from "../src/api.js";
-import { ChangeFeed } from "../src/change-feed.js";
 import { Registry, RegistryService } from "../src/index.js";
 import { loadOrCreateToken, TOKEN_FILE } from "../src/io/token-file.js";
+import { LiveIndex } from "../src/live-index.js";
 import { BODY_LIMIT, buildHttp } from "../src/server/http.js";
 import { startServer } from "../src/server/serve.js";
 import { makeRecord, sseReader, tempRegistry } from "./helpers.js";
@@ -222,7 +222,7 @@ describe("change feed", () => {
   test("reports creates, updates, retires, restores and deletes made by another writer", async (t) => {
     const { registry, root } = await tempRegistry(t);
     await registry.upsert(makeRecord("a"));
-    const feed = new ChangeFeed(registry, { rescanMs: 60_000 });
+    const feed = new LiveIndex(registry, { rescanMs: 60_000 });
     t.after(() => feed.close());
     const seen: ChangeEvent[] = [];
     const { snapshot } = await feed.subscribe((changes) => seen.push(...changes));
@@ -233,7 +233,7 @@ describe("change feed", () => {
     const other = await Registry.open(root);
     const step = async (work: () => Promise<unknown>) => {
       await work();
-      await feed.rescan();
+      await feed.fresh();
     };
     await step(() => other.upsert(makeRecord("b")));
     await step(() => other.upsert(makeRecord("a", { instance_name: "renamed" })));
@@ -254,7 +254,7 @@ describe("change feed", () => {
 
   test("fs.watch hints make a change arrive without an explicit rescan", async (t) => {
     const { registry, root } = await tempRegistry(t);
-    const feed = new ChangeFeed(registry, { rescanMs: 60_000, debounceMs: 20 });
+    const feed = new LiveIndex(registry, { rescanMs: 60_000, debounceMs: 20 });
     t.after(() => feed.close());
     const arrived = new Promise<ChangeEvent[]>((resolve) => {
       void feed.subscribe((changes) => resolve(changes));
@@ -267,7 +267,7 @@ describe("change feed", () => {
 
   test("the periodic rescan finds changes even without watch events", async (t) => {
     const { registry, root } = await tempRegistry(t);
-    const feed = new ChangeFeed(registry, { rescanMs: 100, debounceMs: 60_000 });
+    const feed = new LiveIndex(registry, { rescanMs: 100, debounceMs: 60_000 });
     t.after(() => feed.close());
     const arrived = new Promise<ChangeEvent[]>((resolve) => {
       void feed.subscribe((changes) => resolve(changes));

@@ -46,7 +46,7 @@ export interface TreeRead {
   slowestMs: number;
 }
 
-type Outcome = { record: NamedAgentRecord; skipped?: undefined } | { skipped: SkippedFile };
+export type Outcome = { record: NamedAgentRecord; skipped?: undefined } | { skipped: SkippedFile };
 
 interface Cached {
   identity: FileIdentity;
@@ -111,6 +111,21 @@ export class TreeReader {
       else skipped.push(outcome.skipped);
     }
     return { records, skipped, slowestMs };
+  }
+
+  /**
+   * Reads `name` now, uncached (a live index re-reading a file its own process just wrote):
+   * the record, or why it is skipped, or `null` when there is no such entry.
+   */
+  readName(name: string): Outcome | null {
+    const candidate: Candidate = {
+      name,
+      isFile: true,
+      path: `${this.dir}${sep}${name}`,
+      file: `${this.prefix}${name}`,
+      cached: null,
+    };
+    return this.readOne(candidate, Number.POSITIVE_INFINITY);
   }
 
   /** Reads and decodes one file, caching the result unless the file changed too recently. */
