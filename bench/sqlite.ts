@@ -8,6 +8,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { agentJson } from "../src/api.js";
 import { Registry, RegistryService } from "../src/index.js";
 import { RACY_MS } from "../src/io/tree-reader.js";
 import { alternate, benchRecord, type Comparison, canonicalText } from "./harness.js";
@@ -51,15 +52,38 @@ export async function benchSqlite(options: SqliteBenchOptions): Promise<Comparis
   db.transaction(() => {
     for (const record of all) upsert.run(record.data);
   })();
-  await new Promise((resolve) => setTimeout(resolve, RACY_MS + 200));
   const registry = await Registry.open(root, { sweepOnOpen: false });
   const service = new RegistryService(registry, { version: "bench" });
+  // The live index, as `serve` keeps it (its own registry: its own caches).
+  const live = await RegistryService.open({
+    root,
+    version: "bench",
+    live: true,
+    sweepOnOpen: false,
+  });
+  // After opening, which makes `retired/`: a directory changed within RACY_MS proves nothing yet.
+  await new Promise((resolve) => setTimeout(resolve, RACY_MS + 200));
   const newest = db.prepare(
     "SELECT * FROM agents ORDER BY last_launched_at_ms DESC, instance_id LIMIT 200",
   );
   const byDefinition = db.prepare(
     "SELECT * FROM agents WHERE definition_id = ? ORDER BY last_launched_at_ms DESC, instance_id LIMIT 200",
   );
+
+  /** A row as the wire's agent: the same fields in the same order as `agentJson`. */
+  const wire = (row: Record<string, unknown>) => ({ schema_version: 1, ...row });
+  const [sqlWire, liveWire, liveBody] = await alternate(rounds, [
+    {
+      label: "sqlite → wire JSON",
+      run: () => JSON.stringify({ agents: (newest.all() as Record<string, unknown>[]).map(wire) }),
+    },
+    {
+      label: "live listNamedAgents → agentJson + stringify",
+      run: async () => JSON.stringify({ agents: (await live.listNamedAgents()).map(agentJson) }),
+    },
+    { label: "live listNamedAgentsBody (cached)", run: () => live.listNamedAgentsBody() },
+  ]);
+  live.close();
 
   const [sqlList, sqlFilter, listNamed, filterNamed] = await alternate(rounds, [
     { label: "sqlite", run: () => newest.all() },
@@ -106,6 +130,12 @@ export async function benchSqlite(options: SqliteBenchOptions): Promise<Comparis
   writeDb?.close();
   db.close();
   return [
+    {
+      title: `dropdown wire JSON, 200 of ${records} vs SQLite`,
+      items: records,
+      baseline: sqlWire,
+      cases: [liveWire, liveBody],
+    },
     {
       title: `newest 200 of ${records} vs SQLite`,
       items: records,
