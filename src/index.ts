@@ -61,8 +61,6 @@ export {
   type Snapshot,
   SnapshotSchema,
 } from "./api.js";
-// Change-feed tuning, part of the service's options.
-export type { FeedOptions } from "./change-feed.js";
 // Errors: one class, a stable code, the code's exit status and HTTP status.
 export { ERROR_TABLE, type ErrorCode, isRegistryError, RegistryError } from "./core/errors.js";
 export { isValidId } from "./core/ids.js";
@@ -86,6 +84,8 @@ export {
 } from "./core/schema.js";
 export type { FsOps } from "./io/fs.js";
 export { type DefaultPaths, defaultPaths } from "./io/paths.js";
+// How the live index watches and verifies, part of the service's options.
+export type { FeedOptions } from "./live-index.js";
 // The store.
 export {
   type ImportItem,
