@@ -73,18 +73,25 @@ import {
 } from "./io/sweep.js";
 import { type Outcome, type SkippedFile, type TreeRead, TreeReader } from "./io/tree-reader.js";
 
+/**
+ * Which records a `…ForAgent` operation touches: `"file-key-only"` the file named by the id;
+ * `"agent"` also every record whose `definition_id` is the id (legacy records keyed by a launch).
+ */
 export type RecordScope = "file-key-only" | "agent";
 
+/** The result of `retire` / `unretire`: moved, or why not (no such file; an active record exists). */
 export type MoveOutcome = { moved: true } | { moved: false; reason: "absent" | "active-exists" };
 
 export type { SkippedFile } from "./io/tree-reader.js";
 
+/** Both trees read at once: the valid records, and every file left out with its reason. */
 export interface ScanResult {
   active: NamedAgentRecord[];
   retired: NamedAgentRecord[];
   skipped: SkippedFile[];
 }
 
+/** The `loaded` event: a listing finished (counts are `null` for a tree it did not read). */
 export interface LoadedEvent {
   active_count: number | null;
   retired_count: number | null;
@@ -92,6 +99,7 @@ export interface LoadedEvent {
   slowest_file_ms: number;
 }
 
+/** The `wrote` event: a record file was written. */
 export interface WroteEvent {
   file: string;
   schema_version: number;
@@ -99,6 +107,7 @@ export interface WroteEvent {
   elapsed_ms: number;
 }
 
+/** The events a {@link Registry} emits: `skipped` (a file left out), `loaded`, `wrote`. */
 export interface RegistryEvents {
   skipped: [SkippedFile];
   loaded: [LoadedEvent];
@@ -115,6 +124,7 @@ export interface Logger {
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
+/** Options of {@link Registry.open}. */
 export interface RegistryOptions {
   /** Where working directories live (default: SPEC §1). */
   agentsBase?: string;
@@ -136,12 +146,14 @@ export interface RegistryOptions {
   sweepOnOpen?: boolean;
 }
 
+/** One record for {@link Registry.importRecords}. */
 export interface ImportItem {
   record: RecordInput;
   /** Write it straight into the Trash (a forgotten agent). */
   retired?: boolean;
 }
 
+/** What {@link Registry.importRecords} did. */
 export interface ImportResult {
   /** Records written (active and retired). */
   written: number;
@@ -155,6 +167,7 @@ export interface OddFile extends Omit<OddEntry, "path"> {
   file: string;
 }
 
+/** What {@link Registry.sweep} removed. */
 export interface SweepResult {
   /** Stale temp and lock files removed, relative to the root. */
   removed: string[];
@@ -171,8 +184,16 @@ const SCOPES: ReadonlySet<unknown> = new Set<RecordScope>(["file-key-only", "age
 
 export type Tree = "active" | "retired";
 
+/**
+ * The registry: one root on disk (`<root>/<id>.json`, `<root>/retired/<id>.json`), read and
+ * written by the rules of docs/FORMAT.md — atomic writes, per-record cross-process locks, lossless
+ * merges that keep unknown fields and number tokens. Open one with {@link Registry.open}.
+ * Listings are cached per process and stay exact; the records they return are frozen and shared.
+ */
 export class Registry extends EventEmitter<RegistryEvents> {
+  /** The registry root. */
   readonly root: string;
+  /** Where working directories live (`RegistryOptions.agentsBase`, default SPEC §1). */
   readonly agentsBase: string;
   private readonly retiredDir: string;
   private readonly logger: Logger;
@@ -325,7 +346,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return { status: "updated" };
   }
 
-  /** The text of a marker file in the root (`.migrated_from_sqlite` …), or `null` if absent. */
+  /**
+   * The text of a marker file in the root (`.migrated_from_sqlite` …), or `null` if absent.
+   *
+   * @internal
+   */
   async readMarker(name: string): Promise<string | null> {
     const entry = readEntry(this.io.fs, this.markerPath(name), MAX_FILE_BYTES);
     if (entry.kind === "absent") return null;
@@ -333,7 +358,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return entry.bytes.toString("utf8");
   }
 
-  /** Atomically (and durably) replaces a marker file in the root. */
+  /**
+   * Atomically (and durably) replaces a marker file in the root.
+   *
+   * @internal
+   */
   async writeMarker(name: string, text: string): Promise<void> {
     const path = this.markerPath(name);
     await writeFileAtomic(this.io, path, text, currentIdentity(this.io.fs, path));
@@ -734,22 +763,36 @@ export class Registry extends EventEmitter<RegistryEvents> {
   /**
    * One tree as this registry's reader sees it now, without reporting skipped files: exact, at
    * one `lstat` per file when little changed (the live index's verification).
+   *
+   * @internal
    */
   readTree(tree: Tree): TreeRead {
     return (tree === "active" ? this.activeReader : this.retiredReader).read();
   }
 
-  /** `<id>.json` of one tree read now, uncached; `null` when there is no such entry. */
+  /**
+   * `<id>.json` of one tree read now, uncached; `null` when there is no such entry.
+   *
+   * @internal
+   */
   readRecordFile(tree: Tree, id: string): Outcome | null {
     return (tree === "active" ? this.activeReader : this.retiredReader).readName(`${id}.json`);
   }
 
-  /** The directory of a tree: the root, or `retired/` under it. */
+  /**
+   * The directory of a tree: the root, or `retired/` under it.
+   *
+   * @internal
+   */
   treeDirectory(tree: Tree): string {
     return tree === "active" ? this.root : this.retiredDir;
   }
 
-  /** The file-system primitives this registry uses (the live index stats through them too). */
+  /**
+   * The file-system primitives this registry uses (the live index stats through them too).
+   *
+   * @internal
+   */
   get fsOps(): FsOps {
     return this.io.fs;
   }

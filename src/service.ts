@@ -29,9 +29,12 @@ import {
   migrateFromSqliteOnce,
 } from "./sqlite/migrate.js";
 
+/** How many agents {@link RegistryService.listNamedAgents} returns when no limit is given. */
 export const DEFAULT_LIST_LIMIT = 200;
+/** The largest limit {@link RegistryService.listNamedAgents} accepts. */
 export const MAX_LIST_LIMIT = 1000;
 
+/** Options of a {@link RegistryService}. */
 export interface ServiceOptions {
   /** The install home (`~/.agentmux`): where `doctor` and `migrate` look for SQLite databases. */
   home?: string;
@@ -50,6 +53,7 @@ export interface ServiceOptions {
   live?: boolean;
 }
 
+/** Options of {@link RegistryService.open}: the service's own and the registry's. */
 export interface OpenServiceOptions extends ServiceOptions {
   root: string;
   /** Where working directories live (default: SPEC §1). */
@@ -66,12 +70,14 @@ export interface LocatedAgent {
   workingDirPath: string;
 }
 
+/** An agent as launched and the working directory to launch in. */
 export interface ContinueResult {
   record: NamedAgentRecord;
   /** The resolved (real) working directory to launch in. */
   workingDir: string;
 }
 
+/** A new agent: its name and definition, and optionally its identity, memory and session. */
 export interface CreateAgentInput {
   name: string;
   definitionId: string;
@@ -80,6 +86,7 @@ export interface CreateAgentInput {
   sessionId?: string | null;
 }
 
+/** The kinds of problem `doctor` reports. */
 export type ProblemKind =
   | "skipped-file"
   | "in-both-trees"
@@ -89,6 +96,7 @@ export type ProblemKind =
   | "working-dir-escapes"
   | "migration-incomplete";
 
+/** One problem `doctor` found, with its fix. */
 export interface Problem {
   kind: ProblemKind;
   /** The file (relative to the root) or agent the problem is about. */
@@ -98,6 +106,7 @@ export interface Problem {
   fix: string;
 }
 
+/** What `doctor` found: the counts, every problem, and what `fix` removed. */
 export interface DoctorReport {
   root: string;
   agents_base: string;
@@ -108,8 +117,14 @@ export interface DoctorReport {
   fixed: string[];
 }
 
+/** The tree a record is in: active, or the Trash (`retired`). */
 export type AgentTree = "active" | "retired";
 
+/**
+ * The one door of the CLI and the HTTP service to the registry: agents by name or id, newest launch
+ * first, their working directories, the Trash, `doctor`, the SQLite migration and the change feed.
+ * Open one with {@link RegistryService.open}; `close` it when done.
+ */
 export class RegistryService {
   private readonly registry: Registry;
   private readonly home: string | undefined;
@@ -140,10 +155,12 @@ export class RegistryService {
     return new RegistryService(registry, options);
   }
 
+  /** The registry root. */
   get root(): string {
     return this.registry.root;
   }
 
+  /** Where working directories live. */
   get agentsBase(): string {
     return this.registry.agentsBase;
   }
@@ -181,6 +198,8 @@ export class RegistryService {
   /**
    * The newest-first dropdown as its wire body, `{"agents":[…]}` (what `GET /api/agents`
    * sends), serialised once per version of the live index (on every call without one).
+   *
+   * @internal
    */
   async listNamedAgentsBody(
     options: { definitionId?: string; limit?: number; all?: boolean } = {},
