@@ -93,7 +93,6 @@ export {
   type LoadedEvent,
   type Logger,
   type MoveOutcome,
-  type OddFile,
   type RecordScope,
   Registry,
   type RegistryEvents,

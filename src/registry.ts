@@ -271,6 +271,9 @@ export class Registry extends EventEmitter<RegistryEvents> {
    * Entries at the names reserved for temp, lock and holder files that no writer puts there: a
    * FIFO, directory, socket or symlink (a write of that id fails with `INVALID_LOCK` while one
    * sits at its lock path), or a lock file whose content is not ours. Changes nothing.
+   * (Library users get them through `RegistryService.doctor`.)
+   *
+   * @internal
    */
   oddEntries(): OddFile[] {
     return findOddEntries(this.io, this.trees()).map(({ path, ...entry }) => ({
