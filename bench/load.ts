@@ -21,7 +21,9 @@ import http from "node:http";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
-import { Registry } from "../src/index.js";
+import { agentJson } from "../src/api.js";
+import { Registry, RegistryService } from "../src/index.js";
+import { startServer } from "../src/server/serve.js";
 import { benchRecord, canonicalText } from "./harness.js";
 
 const REPO = join(import.meta.dirname, "..");
@@ -69,6 +71,8 @@ export interface LoadReport {
   clients: number;
   calls: number;
   hammer: HammerResult;
+  /** The same clients against a minimal node:http server answering a precomputed body. */
+  floor: HammerResult;
   writer: WriterReport;
 }
 
@@ -339,19 +343,26 @@ export async function benchLoad(options: LoadOptions): Promise<LoadReport> {
   const start = (args: string[]) =>
     spawn(process.execPath, args, { cwd: REPO, env, stdio: ["pipe", "pipe", "pipe"] });
 
+  // The service as `serve` runs it (its live index on), started here rather than through the
+  // CLI so that the figure is the service's whatever the CLI's options; and the floor.
+  const tsx = ["--import", import.meta.resolve("tsx"), THIS_FILE];
+  // BENCH_SERVE_PROF=<dir>: a CPU profile of the service (to see where its time goes).
+  const prof = process.env.BENCH_SERVE_PROF;
   const server = start([
-    "--import",
-    import.meta.resolve("tsx"),
-    join(REPO, "src", "cli", "bin.ts"),
+    ...(prof ? ["--cpu-prof", "--cpu-prof-dir", prof] : []),
+    ...tsx,
     "serve",
-    "--port",
-    "0",
-    "--json",
+    root,
+    agentsBase,
   ]);
+  const floorServer = start([...tsx, "floor", root, agentsBase]);
   const writer = new Writer(start(Writer.args(root, agentsBase, options.records)));
   try {
     const target = await serviceAddress(server);
+    const floorTarget = await serviceAddress(floorServer);
     await writer.ready();
+    // Floor first, then the service, under the same writer; both warm up alike (none).
+    const floor = await hammer(floorTarget, options);
     const result = await hammer(target, options);
     const written = await writer.stop();
     return {
@@ -359,10 +370,11 @@ export async function benchLoad(options: LoadOptions): Promise<LoadReport> {
       clients: options.clients,
       calls: options.calls,
       hammer: result,
+      floor,
       writer: written,
     };
   } finally {
-    await Promise.all([stopChild(writer.child), stopChild(server)]);
+    await Promise.all([stopChild(writer.child), stopChild(server), stopChild(floorServer)]);
   }
 }
 
@@ -407,7 +419,26 @@ export function percentile(sorted: readonly number[], p: number): number {
 
 /** A markdown table of one load run, padded the way the benchmark table is. */
 export function formatLoad(report: LoadReport): string {
-  const { hammer: h, writer: w } = report;
+  const { hammer: service, floor, writer: w } = report;
+  const table = [
+    formatLoadRow(report, "the service (live index)", service, w, true),
+    formatLoadRow(report, "floor: node:http, precomputed body", floor, w, false)
+      .split("\n")
+      .slice(2)
+      .join("\n"),
+  ].join("\n");
+  const ratio = (p: number) =>
+    (percentile(service.latencies, p) / percentile(floor.latencies, p)).toFixed(2);
+  return `${table}\n\nservice / floor: p50 ${ratio(50)}x, p99 ${ratio(99)}x`;
+}
+
+function formatLoadRow(
+  report: LoadReport,
+  label: string,
+  h: HammerResult,
+  w: WriterReport,
+  withWriter: boolean,
+): string {
   const ms = (value: number) => value.toFixed(value < 10 ? 2 : 1);
   const header = [
     "load",
@@ -420,29 +451,59 @@ export function formatLoad(report: LoadReport): string {
     "writer writes (errors)",
   ];
   const row = [
-    `${report.clients} clients × ${report.calls} GET /api/agents, ${report.records} records`,
+    `${label}: ${report.clients} clients × ${report.calls} GET /api/agents, ${report.records} records`,
     String(h.requests),
     String(h.errors),
     ms(percentile(h.latencies, 50)),
     ms(percentile(h.latencies, 99)),
     ms(h.latencies.at(-1) ?? Number.NaN),
     ((h.requests * 1000) / h.wallMs).toFixed(1),
-    `${w.writes} (${w.errors})`,
+    withWriter ? `${w.writes} (${w.errors})` : "(same writer)",
   ];
   const widths = header.map((cell, i) => Math.max(cell.length, row[i]?.length ?? 0));
   const line = (cells: string[]) =>
     `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`;
   const lines = [line(header), line(widths.map((width) => "-".repeat(width))), line(row)];
   if (h.errors > 0) lines.push("", `errors (first ${h.errorSamples.length}):`, ...h.errorSamples);
-  if (w.firstError) lines.push("", `writer's first error: ${w.firstError}`);
+  if (withWriter && w.firstError) lines.push("", `writer's first error: ${w.firstError}`);
   return lines.join("\n");
+}
+
+/** The service as `serve` runs it: the live index on, loopback, a port of its own. */
+async function serveMain(root: string, agentsBase: string): Promise<void> {
+  const service = await RegistryService.open({ root, agentsBase, version: "bench", live: true });
+  const running = await startServer(service, { port: 0 });
+  // Exit on SIGTERM, so that a CPU profile (BENCH_SERVE_PROF) is written.
+  process.once("SIGTERM", () => process.exit(0));
+  process.stdout.write(`${JSON.stringify({ url: running.url, port: running.port })}\n`);
+}
+
+/** The floor: a minimal node:http server answering the listing it precomputed at start. */
+async function floorMain(root: string, agentsBase: string): Promise<void> {
+  const service = await RegistryService.open({ root, agentsBase, version: "bench" });
+  const body = JSON.stringify({ agents: (await service.listNamedAgents()).map(agentJson) });
+  service.close();
+  const server = http.createServer((_request, response) => {
+    response.writeHead(200, { "content-type": "application/json; charset=utf-8" });
+    response.end(body);
+  });
+  server.listen(0, "127.0.0.1", () => {
+    const { port } = server.address() as { port: number };
+    process.stdout.write(
+      `${JSON.stringify({ url: `http://127.0.0.1:${port}/?token=floor`, port })}\n`,
+    );
+  });
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === THIS_FILE) {
   const [mode, root, agentsBase, records] = process.argv.slice(2);
-  if (mode !== "writer" || !root || !agentsBase || !records) {
-    console.error("usage: node --import tsx bench/load.ts writer <root> <agentsBase> <records>");
-    process.exit(2);
+  if (mode === "serve" && root && agentsBase) await serveMain(root, agentsBase);
+  else if (mode === "floor" && root && agentsBase) await floorMain(root, agentsBase);
+  else {
+    if (mode !== "writer" || !root || !agentsBase || !records) {
+      console.error("usage: node --import tsx bench/load.ts writer <root> <agentsBase> <records>");
+      process.exit(2);
+    }
+    await writerMain(root, agentsBase, Number(records));
   }
-  await writerMain(root, agentsBase, Number(records));
 }

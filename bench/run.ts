@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { benchEvents, formatEvents } from "./events.js";
 import { type Comparison, formatTable } from "./harness.js";
 import { benchList } from "./list.js";
 import { benchLoad, formatLoad } from "./load.js";
@@ -21,7 +22,7 @@ const { values } = parseArgs({
   options: { quick: { type: "boolean", default: false }, only: { type: "string" } },
 });
 const quick = values.quick === true;
-const BENCHMARKS = ["list", "write", "import", "sqlite", "scale", "load"] as const;
+const BENCHMARKS = ["list", "write", "import", "sqlite", "scale", "load", "events"] as const;
 const selected = new Set(values.only?.split(",").map((name) => name.trim()) ?? BENCHMARKS);
 for (const name of selected) {
   if (!(BENCHMARKS as readonly string[]).includes(name)) {
@@ -52,6 +53,8 @@ const config = {
   sqliteWrites: quick ? 50 : 300,
   sqliteRounds: quick ? 3 : 5,
   scaleRecords: quick ? 0 : 100_000,
+  eventRecords: quick ? 200 : 1_000,
+  eventWrites: quick ? 5 : 30,
 };
 
 const work = mkdtempSync(join(tmpdir(), "agentmux-registry-bench-"));
@@ -126,6 +129,10 @@ try {
     });
   }
 
+  const events = runs("events")
+    ? await benchEvents(join(work, "events"), config.eventRecords, config.eventWrites)
+    : null;
+
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   const memGiB = (totalmem() / 2 ** 30).toFixed(1);
   console.log(
@@ -142,10 +149,12 @@ try {
       " synchronous=FULL, one transaction per write; the registry lists warm (its cache settled).",
   );
   if (scale) console.log(`\n${formatScale(scale)}`);
+  if (events) console.log(`\n${formatEvents(events)}`);
   if (load) {
     console.log(`\n${formatLoad(load)}`);
     // Like the listing's record count, a correctness check: a failed request is not a figure.
-    if (load.hammer.errors > 0 || load.writer.errors > 0) process.exitCode = 1;
+    if (load.hammer.errors > 0 || load.floor.errors > 0 || load.writer.errors > 0)
+      process.exitCode = 1;
     console.log(
       "\nload: the service in its own process (serve --port 0); concurrent keep-alive clients each make" +
         " sequential GET /api/agents calls (default limit 200); another process updates, upserts," +

@@ -72,6 +72,25 @@ interface TreeState {
 
 const TREES: readonly Tree[] = ["active", "retired"];
 
+/** Only its keys matter: which data fields the wire form carries. */
+const EXAMPLE: NamedAgentRecord = {
+  schema_version: 1,
+  data: {
+    instance_id: "",
+    instance_name: "",
+    definition_id: "",
+    identity_id: null,
+    memory_id: null,
+    session_id: null,
+    working_dir: "",
+    source_agents_base: null,
+    created_at_ms: 0,
+    last_launched_at_ms: 0,
+    created_by_version: "",
+    last_launched_by_version: "",
+  },
+};
+
 export class LiveIndex {
   private readonly trees: Record<Tree, TreeState> = {
     active: { records: [], skipped: [], verified: null, dirty: true },
@@ -454,8 +473,15 @@ function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
 
 /** Equal on the wire: what subscribers would see. */
 function sameWire(a: NamedAgentRecord, b: NamedAgentRecord): boolean {
-  return JSON.stringify(agentJson(a)) === JSON.stringify(agentJson(b));
+  if (a.schema_version !== b.schema_version) return false;
+  for (const field of WIRE_FIELDS) if (a.data[field] !== b.data[field]) return false;
+  return true;
 }
+
+/** The data fields `agentJson` puts on the wire (all of them primitives). */
+const WIRE_FIELDS = Object.keys(agentJson(EXAMPLE)).filter(
+  (key) => key !== "schema_version",
+) as (keyof NamedAgentRecord["data"])[];
 
 function insertSorted<T>(items: T[], item: T, key: (item: T) => string): void {
   const k = key(item);
