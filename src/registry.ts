@@ -10,7 +10,7 @@
  */
 
 import { EventEmitter } from "node:events";
-import { join, relative, resolve, sep } from "node:path";
+import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { decodeRecord } from "./core/decode.js";
 import { RegistryError } from "./core/errors.js";
@@ -27,16 +27,8 @@ import {
   startUpdate,
   type UpsertOutcome,
 } from "./core/merge.js";
+import { MAX_FILE_BYTES, type NamedAgentRecord, type RecordInput } from "./core/schema.js";
 import {
-  MAX_FILE_BYTES,
-  type NamedAgentRecord,
-  type RecordInput,
-  type SkipReason,
-} from "./core/schema.js";
-import {
-  createFilesExclusive,
-  currentIdentity,
-  describeUnreadableEntry,
   type EntryRead,
   type Expected,
   ensureDirectory,
@@ -53,31 +45,29 @@ import {
   type WriteContext,
   writeFileAtomic,
 } from "./io/files.js";
-import { errnoCode, type FsOps, realFs } from "./io/fs.js";
+import { type FsOps, realFs } from "./io/fs.js";
 import { KeyedMutex } from "./io/keyed-mutex.js";
 import {
   acquireLock,
   DEFAULT_LOCK_SETTINGS,
-  HOLDER_PREFIX,
   LOCK_PREFIX,
   LockHolder,
   type LockSettings,
 } from "./io/lock.js";
 import { defaultPaths } from "./io/paths.js";
-import {
-  DEFAULT_SWEEP_AFTER_MS,
-  findOddEntries,
-  type OddEntry,
-  removeOddEntry,
-  sweepStale,
-} from "./io/sweep.js";
+import { DEFAULT_SWEEP_AFTER_MS } from "./io/sweep.js";
 import { type Outcome, type SkippedFile, type TreeRead, TreeReader } from "./io/tree-reader.js";
+import {
+  hardDeleteForAgent,
+  moveForAgent,
+  type RecordScope,
+  setInstanceNameForAgent,
+} from "./store/agent-scope.js";
+import { type ImportItem, type ImportResult, importRecords } from "./store/bulk-import.js";
+import { describeUnreadable, invalidEntry, invalidFile } from "./store/record-errors.js";
+import { type Logger, type OddFile, RootFiles, type SweepResult } from "./store/root-files.js";
 
-/**
- * Which records a `…ForAgent` operation touches: `"file-key-only"` the file named by the id;
- * `"agent"` also every record whose `definition_id` is the id (legacy records keyed by a launch).
- */
-export type RecordScope = "file-key-only" | "agent";
+export type { RecordScope } from "./store/agent-scope.js";
 
 /** The result of `retire` / `unretire`: moved, or why not (no such file; an active record exists). */
 export type MoveOutcome = { moved: true } | { moved: false; reason: "absent" | "active-exists" };
@@ -114,14 +104,6 @@ export interface RegistryEvents {
   wrote: [WroteEvent];
 }
 
-/** pino-compatible: `logger.warn({ file, reason }, "message")`. */
-export interface Logger {
-  debug(details: object, message: string): void;
-  info(details: object, message: string): void;
-  warn(details: object, message: string): void;
-  error(details: object, message: string): void;
-}
-
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** Options of {@link Registry.open}. */
@@ -147,40 +129,13 @@ export interface RegistryOptions {
 }
 
 /** One record for {@link Registry.importRecords}. */
-export interface ImportItem {
-  record: RecordInput;
-  /** Write it straight into the Trash (a forgotten agent). */
-  retired?: boolean;
-}
-
-/** What {@link Registry.importRecords} did. */
-export interface ImportResult {
-  /** Records written (active and retired). */
-  written: number;
-  /** Ids already present in either tree: never overwritten, never resurrected. */
-  skippedExisting: number;
-}
-
-/** An odd entry at a reserved name (`Registry.oddEntries`), named relative to the root. */
-export interface OddFile extends Omit<OddEntry, "path"> {
-  /** Relative to the registry root, with `/`: `.lock-x`, `retired/.tmp-y`. */
-  file: string;
-}
-
-/** What {@link Registry.sweep} removed. */
-export interface SweepResult {
-  /** Stale temp and lock files removed, relative to the root. */
-  removed: string[];
-}
-
-/** Records created per batch by `importRecords`: one directory fsync per batch. */
-const IMPORT_BATCH = 256;
+export type { ImportItem, ImportResult } from "./store/bulk-import.js";
+export type { Logger, OddFile, SweepResult } from "./store/root-files.js";
 
 /** How many times a write starts over when another writer changed the file under it. */
 const MAX_WRITE_ATTEMPTS = 8;
 
 const RETIRED_DIR = "retired";
-const SCOPES: ReadonlySet<unknown> = new Set<RecordScope>(["file-key-only", "agent"]);
 
 export type Tree = "active" | "retired";
 
@@ -204,6 +159,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private readonly lockSettings: LockSettings;
   private readonly lockHolder: LockHolder;
   private readonly sweepAfterMs: number;
+  private readonly rootFiles: RootFiles;
 
   private constructor(root: string, options: RegistryOptions) {
     super();
@@ -223,6 +179,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       staleMs: positive("lockStaleMs", options.lockStaleMs, DEFAULT_LOCK_SETTINGS.staleMs),
     };
     this.lockHolder = new LockHolder(this.io, this.root);
+    this.rootFiles = new RootFiles(this.io, this.root, this.retiredDir, this.logger);
     this.sweepAfterMs = positive("sweepAfterMs", options.sweepAfterMs, DEFAULT_SWEEP_AFTER_MS);
     this.activeReader = new TreeReader(this.io.fs, this.root, "");
     this.retiredReader = new TreeReader(this.io.fs, this.retiredDir, `${RETIRED_DIR}/`);
@@ -254,17 +211,12 @@ export class Registry extends EventEmitter<RegistryEvents> {
    * every few seconds, so nothing in use is ever removed.
    */
   sweep(olderThanMs: number = this.sweepAfterMs): SweepResult {
-    const removed = this.relativeAll(
-      sweepStale(this.io, this.trees(), olderThanMs, false, this.sweepFailed),
-    );
-    if (removed.length > 0)
-      this.logger.info({ removed }, "registry: swept stale temp and lock files");
-    return { removed };
+    return this.rootFiles.sweep(olderThanMs);
   }
 
   /** What `sweep()` would remove now, without removing anything (for diagnostics). */
   staleFiles(olderThanMs: number = this.sweepAfterMs): string[] {
-    return this.relativeAll(sweepStale(this.io, this.trees(), olderThanMs, true, this.sweepFailed));
+    return this.rootFiles.staleFiles(olderThanMs);
   }
 
   /**
@@ -276,10 +228,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
    * @internal
    */
   oddEntries(): OddFile[] {
-    return findOddEntries(this.io, this.trees()).map(({ path, ...entry }) => ({
-      ...entry,
-      file: this.relativeAll([path])[0] as string,
-    }));
+    return this.rootFiles.oddEntries();
   }
 
   /**
@@ -288,32 +237,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
    * file, never a directory with content. Returns what it removed, relative to the root.
    */
   removeOddEntries(): string[] {
-    const removed: string[] = [];
-    for (const entry of findOddEntries(this.io, this.trees())) {
-      try {
-        if (removeOddEntry(this.io, entry)) removed.push(...this.relativeAll([entry.path]));
-      } catch (error) {
-        this.sweepFailed(entry.path, error);
-      }
-    }
-    if (removed.length > 0) this.logger.info({ removed }, "registry: removed odd entries");
-    return removed;
-  }
-
-  private trees(): string[] {
-    return [this.root, this.retiredDir];
-  }
-
-  private readonly sweepFailed = (path: string, error: unknown): void => {
-    const detail = error instanceof Error ? error.message : String(error);
-    this.logger.warn(
-      { file: this.relativeAll([path])[0], errno: errnoCode(error) },
-      `registry: left ${path} in place: ${detail}`,
-    );
-  };
-
-  private relativeAll(paths: string[]): string[] {
-    return paths.map((path) => relative(this.root, path).split(sep).join("/"));
+    return this.rootFiles.removeOddEntries();
   }
 
   /** Inserts or merges one record (SPEC §5). Refusals are outcomes, not exceptions. */
@@ -355,10 +279,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
    * @internal
    */
   async readMarker(name: string): Promise<string | null> {
-    const entry = readEntry(this.io.fs, this.markerPath(name), MAX_FILE_BYTES);
-    if (entry.kind === "absent") return null;
-    if (entry.kind !== "bytes") throw invalidEntry(name, entry);
-    return entry.bytes.toString("utf8");
+    return this.rootFiles.readMarker(name);
   }
 
   /**
@@ -367,22 +288,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
    * @internal
    */
   async writeMarker(name: string, text: string): Promise<void> {
-    const path = this.markerPath(name);
-    await writeFileAtomic(this.io, path, text, currentIdentity(this.io.fs, path));
-  }
-
-  private markerPath(name: string): string {
-    if (
-      !/^\.[A-Za-z0-9_-]+$/.test(name) ||
-      name.startsWith(LOCK_PREFIX) ||
-      name.startsWith(HOLDER_PREFIX) ||
-      name.startsWith(".tmp-")
-    ) {
-      throw new RegistryError("INVALID_ARGUMENT", `${JSON.stringify(name)} is not a marker name`, {
-        name,
-      });
-    }
-    return join(this.root, name);
+    await this.rootFiles.writeMarker(name, text);
   }
 
   /**
@@ -395,43 +301,15 @@ export class Registry extends EventEmitter<RegistryEvents> {
     items: readonly ImportItem[],
     onProgress?: (done: number, total: number) => void,
   ): Promise<ImportResult> {
-    const prepared = items.map((item) => ({
-      record: prepareRecord(item.record),
-      retired: item.retired === true,
-    }));
-    const result: ImportResult = { written: 0, skippedExisting: 0 };
-    for (let start = 0; start < prepared.length; start += IMPORT_BATCH) {
-      const batch = prepared.slice(start, start + IMPORT_BATCH).filter(({ record: { id } }) => {
-        const exists =
-          entryExists(this.io.fs, this.path("active", id)) ||
-          entryExists(this.io.fs, this.path("retired", id));
-        if (exists) result.skippedExisting++;
-        return !exists;
-      });
-      const started = performance.now();
-      const created = await createFilesExclusive(
-        this.io,
-        batch.map(({ record: { id, text }, retired }) => ({
-          target: this.path(retired ? "retired" : "active", id),
-          text,
-        })),
-      );
-      const elapsedPerRecord = (performance.now() - started) / Math.max(1, batch.length);
-      batch.forEach(({ record, retired }, i) => {
-        if (!created[i]) {
-          result.skippedExisting++;
-          return;
-        }
-        result.written++;
-        this.announceWrite(
-          this.relative(retired ? "retired" : "active", record.id),
-          record.tree,
-          elapsedPerRecord,
-        );
-      });
-      onProgress?.(Math.min(start + IMPORT_BATCH, prepared.length), prepared.length);
-    }
-    return result;
+    return importRecords(
+      {
+        io: this.io,
+        pathOf: (tree, id) => this.path(tree, id),
+        announce: (file, tree, elapsedMs) => this.announceWrite(file, tree, elapsedMs),
+      },
+      items,
+      onProgress,
+    );
   }
 
   /**
@@ -552,20 +430,17 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   /** Removes every record of the agent from both trees; returns how many files went. */
   async hardDeleteForAgent(agentId: string, scope: RecordScope): Promise<number> {
-    const ids = this.idsOf(agentId, scope, ["active", "retired"]);
-    let removed = 0;
-    for (const id of ids) removed += await this.locked(id, () => this.deleteLocked(id));
-    return removed;
+    return hardDeleteForAgent(this, agentId, scope);
   }
 
   /** Retires every active record of the agent, each keeping its file name; returns how many moved. */
   async retireForAgent(agentId: string, scope: RecordScope): Promise<number> {
-    return this.moveForAgent(agentId, scope, "active", "retired");
+    return moveForAgent(this, agentId, scope, "active");
   }
 
   /** Restores every tombstone of the agent that has no active record; returns how many moved. */
   async unretireForAgent(agentId: string, scope: RecordScope): Promise<number> {
-    return this.moveForAgent(agentId, scope, "retired", "active");
+    return moveForAgent(this, agentId, scope, "retired");
   }
 
   /**
@@ -578,70 +453,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     scope: RecordScope,
     name: string,
   ): Promise<number> {
-    if (typeof name !== "string" || name.length === 0) {
-      throw new RegistryError("INVALID_ARGUMENT", "a new name must be a non-empty string", {
-        agentId,
-      });
-    }
-    const ids = this.idsOf(agentId, scope, ["active"]);
-    let changed = 0;
-    for (const id of ids) {
-      const outcome = await this.locked(id, async () => {
-        try {
-          return await this.retrying(id, () =>
-            this.updateLocked(id, (record) => {
-              record.data.instance_name = name;
-              return record;
-            }),
-          );
-        } catch (error) {
-          if (error instanceof RegistryError && error.code === "INVALID_FILE") return null;
-          throw error;
-        }
-      });
-      if (outcome?.status === "updated") changed++;
-    }
-    return changed;
-  }
-
-  private async moveForAgent(
-    agentId: string,
-    scope: RecordScope,
-    from: Tree,
-    to: Tree,
-  ): Promise<number> {
-    const ids = this.idsOf(agentId, scope, [from]);
-    let moved = 0;
-    for (const id of ids) {
-      const outcome = await this.locked(id, () => this.move(id, from, to));
-      if (outcome.moved) moved++;
-    }
-    return moved;
-  }
-
-  /**
-   * The file keys an agent-level operation touches: `agentId` itself, plus (agent scope) every
-   * valid record in `trees` whose `definition_id` is `agentId` — legacy records keyed by a launch
-   * id belong to their agent.
-   */
-  private idsOf(agentId: string, scope: RecordScope, trees: Tree[]): string[] {
-    checkId(agentId);
-    if (!SCOPES.has(scope)) {
-      throw new RegistryError(
-        "INVALID_ARGUMENT",
-        `scope must be "file-key-only" or "agent" (got ${JSON.stringify(scope)})`,
-        { scope },
-      );
-    }
-    const ids = new Set([agentId]);
-    if (scope === "agent") {
-      for (const tree of trees) {
-        for (const record of this.readTree(tree).records) {
-          if (record.data.definition_id === agentId) ids.add(record.data.instance_id);
-        }
-      }
-    }
-    return [...ids];
+    return setInstanceNameForAgent(this, agentId, scope, name);
   }
 
   /** Runs `work` holding `id`'s in-process mutex and its cross-process lock file. */
@@ -839,32 +651,4 @@ function positive(name: string, value: number | undefined, fallback: number): nu
     );
   }
   return value;
-}
-
-function describeUnreadable(
-  entry: { kind: "not-regular-file" } | { kind: "too-large"; size: number },
-): string {
-  return entry.kind === "too-large"
-    ? `larger than ${MAX_FILE_BYTES} bytes (${entry.size} bytes)`
-    : "not a regular file (directory, symlink or device)";
-}
-
-/** `INVALID_FILE` for an entry that is not a readable regular file, naming why. */
-function invalidEntry(
-  file: string,
-  entry: Exclude<EntryRead, { kind: "absent" } | { kind: "bytes" }>,
-): RegistryError {
-  if (entry.kind !== "unreadable") return invalidFile(file, entry.kind, describeUnreadable(entry));
-  return new RegistryError(
-    "INVALID_FILE",
-    `${file} is not a valid record: ${describeUnreadableEntry(entry)}: ${entry.detail}`,
-    { file, reason: "unreadable", errno: entry.errno, op: entry.op },
-  );
-}
-
-function invalidFile(file: string, reason: SkipReason, message: string): RegistryError {
-  return new RegistryError("INVALID_FILE", `${file} is not a valid record: ${message}`, {
-    file,
-    reason,
-  });
 }
