@@ -417,28 +417,9 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[rank - 1] as number;
 }
 
-/** A markdown table of one load run, padded the way the benchmark table is. */
+/** A markdown table of one load run (the service and the floor), padded like the benchmark table. */
 export function formatLoad(report: LoadReport): string {
   const { hammer: service, floor, writer: w } = report;
-  const table = [
-    formatLoadRow(report, "the service (live index)", service, w, true),
-    formatLoadRow(report, "floor: node:http, precomputed body", floor, w, false)
-      .split("\n")
-      .slice(2)
-      .join("\n"),
-  ].join("\n");
-  const ratio = (p: number) =>
-    (percentile(service.latencies, p) / percentile(floor.latencies, p)).toFixed(2);
-  return `${table}\n\nservice / floor: p50 ${ratio(50)}x, p99 ${ratio(99)}x`;
-}
-
-function formatLoadRow(
-  report: LoadReport,
-  label: string,
-  h: HammerResult,
-  w: WriterReport,
-  withWriter: boolean,
-): string {
   const ms = (value: number) => value.toFixed(value < 10 ? 2 : 1);
   const header = [
     "load",
@@ -450,7 +431,7 @@ function formatLoadRow(
     "req/s",
     "writer writes (errors)",
   ];
-  const row = [
+  const row = (label: string, h: HammerResult, writes: string) => [
     `${label}: ${report.clients} clients × ${report.calls} GET /api/agents, ${report.records} records`,
     String(h.requests),
     String(h.errors),
@@ -458,14 +439,28 @@ function formatLoadRow(
     ms(percentile(h.latencies, 99)),
     ms(h.latencies.at(-1) ?? Number.NaN),
     ((h.requests * 1000) / h.wallMs).toFixed(1),
-    withWriter ? `${w.writes} (${w.errors})` : "(same writer)",
+    writes,
   ];
-  const widths = header.map((cell, i) => Math.max(cell.length, row[i]?.length ?? 0));
+  const rows = [
+    row("service (live index)", service, `${w.writes} (${w.errors})`),
+    row("floor: node:http, precomputed body", floor, "(same writer)"),
+  ];
+  const widths = header.map((cell, i) =>
+    Math.max(cell.length, ...rows.map((r) => r[i]?.length ?? 0)),
+  );
   const line = (cells: string[]) =>
     `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`;
-  const lines = [line(header), line(widths.map((width) => "-".repeat(width))), line(row)];
-  if (h.errors > 0) lines.push("", `errors (first ${h.errorSamples.length}):`, ...h.errorSamples);
-  if (withWriter && w.firstError) lines.push("", `writer's first error: ${w.firstError}`);
+  const lines = [line(header), line(widths.map((width) => "-".repeat(width))), ...rows.map(line)];
+  const ratio = (p: number) =>
+    (percentile(service.latencies, p) / percentile(floor.latencies, p)).toFixed(2);
+  lines.push("", `service / floor: p50 ${ratio(50)}x, p99 ${ratio(99)}x`);
+  for (const [label, h] of [
+    ["service", service],
+    ["floor", floor],
+  ] as const)
+    if (h.errors > 0)
+      lines.push("", `${label} errors (first ${h.errorSamples.length}):`, ...h.errorSamples);
+  if (w.firstError) lines.push("", `writer's first error: ${w.firstError}`);
   return lines.join("\n");
 }
 
