@@ -313,11 +313,16 @@ export type AgentList = FromSchema<typeof AgentListSchema>;
 /** The JSON Schema of {@link AgentLookup}. */
 export const AgentLookupSchema = {
   type: "object",
+  description: "One agent, active or in the Trash (`show` prints the same).",
   properties: {
     agent: AgentSchema,
+    working_dir_path: {
+      type: "string",
+      description: "(source_agents_base or the agents base)/working_dir, not checked",
+    },
     retired: { type: "boolean", description: "whether the agent is in the Trash" },
   },
-  required: ["agent", "retired"],
+  required: ["agent", "working_dir_path", "retired"],
   additionalProperties: false,
 } as const;
 /** One agent and whether it is in the Trash (`GET /api/agents/:id`). */

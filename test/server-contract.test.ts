@@ -98,6 +98,7 @@ describe("one wire contract", () => {
     const one = await call("GET", "/api/agents/{id}", "/api/agents/old");
     assert.deepEqual(one.json, {
       agent: agentJson((await registry.get("old")) ?? assert.fail()),
+      working_dir_path: join(registry.agentsBase, "old-wd"),
       retired: false,
     });
     const continued = await call("POST", "/api/agents/{id}/continue", "/api/agents/old/continue", {

@@ -42,7 +42,7 @@ export const BODY_LIMIT = 64 * 1024;
  * The longest path parameter the router takes. Well above the 128-character id limit, so an
  * over-long id still reaches the service and is `INVALID_ID`; beyond it: 414 `URI_TOO_LONG`.
  */
-export const MAX_PARAM_LENGTH = 2048;
+const MAX_PARAM_LENGTH = 2048;
 
 /** Timeouts and caps (README, "Local service and web page", lists the defaults). */
 export interface HttpLimits {
@@ -64,7 +64,7 @@ export interface HttpLimits {
   maxStreamBacklogBytes: number;
 }
 
-export const DEFAULT_LIMITS: Readonly<HttpLimits> = {
+const DEFAULT_LIMITS: Readonly<HttpLimits> = {
   requestTimeoutMs: 30_000,
   headersTimeoutMs: 10_000,
   idleTimeoutMs: 60_000,

@@ -90,8 +90,8 @@ export async function agentRoutes(app: FastifyInstance, { service }: RouteContex
       },
     },
     async (request) => {
-      const { record, retired } = await service.getAgent(request.params.id);
-      return { agent: agentJson(record), retired };
+      const { record, retired, workingDirPath } = await service.getAgent(request.params.id);
+      return { agent: agentJson(record), working_dir_path: workingDirPath, retired };
     },
   );
 
