@@ -48,13 +48,16 @@ export async function agentRoutes(app: FastifyInstance, { service }: RouteContex
         response: { 200: AgentListSchema, ...ERROR_RESPONSES },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { definitionId, limit } = request.query;
-      const agents = await service.listNamedAgents({
+      // The hottest route: the live index keeps this body serialised (one string per version of
+      // the index), so it is sent as it is; the schema above still declares it (and the contract
+      // test checks the two agree).
+      const body = await service.listNamedAgentsBody({
         definitionId,
         limit: limit === undefined ? undefined : Number(limit),
       });
-      return { agents: agents.map(agentJson) };
+      return reply.type("application/json; charset=utf-8").send(body as unknown as AgentList);
     },
   );
 
