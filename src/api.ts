@@ -325,7 +325,7 @@ export const AgentLookupSchema = {
   required: ["agent", "working_dir_path", "retired"],
   additionalProperties: false,
 } as const;
-/** One agent and whether it is in the Trash (`GET /api/agents/:id`). */
+/** One agent, its working directory and whether it is in the Trash (`GET /api/agents/:id`, `show --json`). */
 export type AgentLookup = FromSchema<typeof AgentLookupSchema>;
 
 const workingDirPath = {

@@ -31,6 +31,10 @@ import type { Registry, Tree } from "./registry.js";
 
 export type ChangeListener = (changes: ChangeEvent[], snapshot: Snapshot) => void;
 
+/**
+ * How the live index behind a {@link RegistryService} watches the trees and verifies its answers
+ * (`ServiceOptions.feed`; docs/FORMAT.md, "Freshness").
+ */
 export interface FeedOptions {
   /** Delay between a file-system hint and the verification it prompts (default 5 ms). */
   debounceMs?: number;
