@@ -315,13 +315,16 @@ export function buildHttp(options: HttpOptions): FastifyInstance {
   });
   let document: Record<string, unknown> | undefined;
 
+  // One plugin per resource. The rules above (gate, token, limits, error shape) are the root's:
+  // every route registered below inherits them without naming them.
   const context: RouteContext = { service, limits, report };
+  const api = { prefix: "/api" };
   app.register(pageRoutes);
-  app.register(agentRoutes, context);
-  app.register(trashRoutes, context);
-  app.register(doctorRoutes, context);
-  app.register(eventRoutes, context);
-  app.register(openApiRoutes, { document: () => (document ??= openApiDocument(routes)) });
+  app.register(agentRoutes, { ...context, ...api });
+  app.register(trashRoutes, { ...context, ...api });
+  app.register(doctorRoutes, { ...context, ...api });
+  app.register(eventRoutes, { ...context, ...api });
+  app.register(openApiRoutes, { document: () => (document ??= openApiDocument(routes)), ...api });
 
   return app;
 }

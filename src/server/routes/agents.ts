@@ -38,7 +38,7 @@ const tags = ["agents"];
 
 export async function agentRoutes(app: FastifyInstance, { service }: RouteContext): Promise<void> {
   app.get<{ Querystring: ListAgentsQuery; Reply: AgentList }>(
-    "/api/agents",
+    "/agents",
     {
       schema: {
         operationId: "listAgents",
@@ -62,7 +62,7 @@ export async function agentRoutes(app: FastifyInstance, { service }: RouteContex
   );
 
   app.post<{ Body: CreateAgentBody; Reply: CreatedAgent }>(
-    "/api/agents",
+    "/agents",
     {
       schema: {
         operationId: "createAgent",
@@ -82,7 +82,7 @@ export async function agentRoutes(app: FastifyInstance, { service }: RouteContex
   );
 
   app.get<{ Params: AgentIdParams; Reply: AgentLookup }>(
-    "/api/agents/:id",
+    "/agents/:id",
     {
       schema: {
         operationId: "getAgent",
@@ -99,7 +99,7 @@ export async function agentRoutes(app: FastifyInstance, { service }: RouteContex
   );
 
   app.post<{ Params: AgentIdParams; Body: ContinueBody; Reply: ContinuedAgent }>(
-    "/api/agents/:id/continue",
+    "/agents/:id/continue",
     {
       schema: {
         operationId: "continueAgent",
@@ -127,7 +127,7 @@ export async function agentRoutes(app: FastifyInstance, { service }: RouteContex
   );
 
   app.post<{ Params: AgentIdParams; Reply: Moved }>(
-    "/api/agents/:id/forget",
+    "/agents/:id/forget",
     {
       schema: {
         operationId: "forgetAgent",
@@ -144,7 +144,7 @@ export async function agentRoutes(app: FastifyInstance, { service }: RouteContex
   );
 
   app.post<{ Params: AgentIdParams; Reply: Moved }>(
-    "/api/agents/:id/restore",
+    "/agents/:id/restore",
     {
       schema: {
         operationId: "restoreAgent",
@@ -161,7 +161,7 @@ export async function agentRoutes(app: FastifyInstance, { service }: RouteContex
   );
 
   app.post<{ Params: AgentIdParams; Body: RenameBody; Reply: Renamed }>(
-    "/api/agents/:id/rename",
+    "/agents/:id/rename",
     {
       schema: {
         operationId: "renameAgent",
@@ -180,7 +180,7 @@ export async function agentRoutes(app: FastifyInstance, { service }: RouteContex
   );
 
   app.delete<{ Params: AgentIdParams; Reply: Removed }>(
-    "/api/agents/:id",
+    "/agents/:id",
     {
       schema: {
         operationId: "deleteAgent",

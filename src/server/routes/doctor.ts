@@ -6,7 +6,7 @@ import { ERROR_RESPONSES, type RouteContext } from "./context.js";
 
 export async function doctorRoutes(app: FastifyInstance, { service }: RouteContext): Promise<void> {
   app.get<{ Reply: DoctorReportJson }>(
-    "/api/doctor",
+    "/doctor",
     {
       schema: {
         operationId: "doctor",

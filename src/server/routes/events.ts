@@ -30,7 +30,7 @@ export async function eventRoutes(
   });
 
   app.get(
-    "/api/events",
+    "/events",
     {
       config,
       schema: {

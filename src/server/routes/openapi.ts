@@ -8,7 +8,7 @@ export async function openApiRoutes(
   { document }: { document: () => Record<string, unknown> },
 ): Promise<void> {
   app.get(
-    "/api/openapi.json",
+    "/openapi.json",
     {
       schema: {
         operationId: "openapi",

@@ -6,7 +6,7 @@ import { ERROR_RESPONSES, type RouteContext } from "./context.js";
 
 export async function trashRoutes(app: FastifyInstance, { service }: RouteContext): Promise<void> {
   app.get<{ Reply: AgentList }>(
-    "/api/trash",
+    "/trash",
     {
       schema: {
         operationId: "listTrash",
