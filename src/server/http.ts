@@ -1,6 +1,13 @@
 /**
  * The local HTTP service: the JSON API a launcher UI calls (one route per service operation), a
- * Server-Sent Events change feed, and the web page. Bound to 127.0.0.1 by the caller.
+ * Server-Sent Events change feed, the OpenAPI document, and the web page. Bound to 127.0.0.1 by
+ * the caller.
+ *
+ * This file holds only what every route shares; the routes are plugins, one file per resource
+ * under routes/, each declaring its schemas (src/api.ts), from which fastify validates requests,
+ * serialises answers, and openapi.ts makes the document. A new route is a `app.get(...)` in its
+ * resource's file: it inherits the gate, the token, the limits and the error shape from here, and
+ * needs the token unless its `config` says `public` (the page's own files only).
  *
  * Security (README, "Local service and web page"):
  * - every response passes the gate first: a `Host` (and `Origin`, when sent) naming this service,
@@ -11,7 +18,8 @@
  * - a refusal is sent before any body is read and closes the connection;
  * - requests, heads and bodies time out; connections and event streams are capped (503);
  * - every response, the framework's own errors included, is `{ error: { code, message } }` with
- *   the status of its code's row in docs/ERRORS.md. A request whose head cannot be parsed (or
+ *   the status of its code's row in docs/ERRORS.md (a request its route's schema refuses is
+ *   `INVALID_ARGUMENT`, naming the field). A request whose head cannot be parsed (or
  *   does not arrive in time) has no `Host` to check: its connection is closed without an answer.
  */
 
