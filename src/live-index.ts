@@ -100,7 +100,8 @@ export class LiveIndex {
     active: { records: [], skipped: [], verified: null, dirty: true },
     retired: { records: [], skipped: [], verified: null, dirty: true },
   };
-  private entries = new Map<string, Entry>();
+  /** Each id's record and tree (active wins); `null` until needed after a change. */
+  private entries: Map<string, Entry> | null = new Map();
   private readonly listeners = new Set<ChangeListener>();
   private watchers: FSWatcher[] = [];
   /** Whether both trees are watched: only then may an unchanged directory stat be trusted. */
@@ -178,7 +179,7 @@ export class LiveIndex {
 
   /** The active record of `id`, if the index holds a valid one. */
   activeRecord(id: string): NamedAgentRecord | undefined {
-    const entry = this.entries.get(id);
+    const entry = this.entryMap().get(id);
     return entry?.tree === "active" ? entry.record : undefined;
   }
 
@@ -250,7 +251,7 @@ export class LiveIndex {
    */
   noteAgentWritten(agentId: string, extraIds: readonly string[] = []): void {
     const ids = new Set([agentId, ...extraIds]);
-    for (const [id, entry] of this.entries)
+    for (const [id, entry] of this.entryMap())
       if (entry.record.data.definition_id === agentId) ids.add(id);
     for (const tree of TREES) {
       for (const record of this.trees[tree].records)
@@ -414,24 +415,21 @@ export class LiveIndex {
       !sameItems(next.retired.skipped, this.trees.retired.skipped);
     if (sameRecords && !skippedChanged) return;
     const changes: ChangeEvent[] = [];
-    if (!sameRecords) {
-      const after = new Map<string, Entry>();
-      for (const record of next.active.records)
-        after.set(record.data.instance_id, { tree: "active", record });
-      for (const record of next.retired.records) {
-        // An id in both trees (an interrupted restore) shows as active, as listings do.
-        const id = record.data.instance_id;
-        if (!after.has(id)) after.set(id, { tree: "retired", record });
-      }
+    if (!sameRecords && this.listeners.size === 0) {
+      // Nobody to tell: the map of ids is rebuilt only when something needs it.
+      this.entries = null;
+    } else if (!sameRecords) {
+      const before = this.entryMap();
+      const after = entryMapOf(next.active.records, next.retired.records);
       for (const [id, now] of after) {
-        const was = this.entries.get(id);
+        const was = before.get(id);
         let type: ChangeType | null = null;
         if (!was) type = now.tree === "active" ? "created" : "retired";
         else if (was.tree !== now.tree) type = now.tree === "retired" ? "retired" : "restored";
         else if (was.record !== now.record && !sameWire(was.record, now.record)) type = "updated";
         if (type) changes.push({ type, id, tree: now.tree, agent: agentJson(now.record) });
       }
-      for (const id of this.entries.keys())
+      for (const id of before.keys())
         if (!after.has(id)) changes.push({ type: "deleted", id, tree: null, agent: null });
       this.entries = after;
     }
@@ -452,6 +450,11 @@ export class LiveIndex {
     }
   }
 
+  private entryMap(): Map<string, Entry> {
+    this.entries ??= entryMapOf(this.trees.active.records, this.trees.retired.records);
+    return this.entries;
+  }
+
   /** The snapshot handed to listeners, built only if one reads it. */
   private lazySnapshot(): Snapshot {
     const index = this;
@@ -467,6 +470,20 @@ export class LiveIndex {
       },
     };
   }
+}
+
+function entryMapOf(
+  active: readonly NamedAgentRecord[],
+  retired: readonly NamedAgentRecord[],
+): Map<string, Entry> {
+  const map = new Map<string, Entry>();
+  for (const record of active) map.set(record.data.instance_id, { tree: "active", record });
+  for (const record of retired) {
+    // An id in both trees (an interrupted restore) shows as active, as listings do.
+    const id = record.data.instance_id;
+    if (!map.has(id)) map.set(id, { tree: "retired", record });
+  }
+  return map;
 }
 
 function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
