@@ -171,19 +171,23 @@ export class TreeReader {
     if (this.listed && before !== "absent" && sameIdentity(before, this.listed.identity)) {
       return this.listed.candidates;
     }
-    const previous = new Map(
-      this.candidates.map((candidate) => [candidate.name, candidate.cached]),
-    );
+    // A name listed before keeps its candidate (and what was cached for it): a large tree
+    // re-listed after one change allocates little.
+    const previous = new Map(this.candidates.map((candidate) => [candidate.name, candidate]));
     this.candidates = listDirectory(this.fs, this.dir)
       .filter((entry) => !entry.name.startsWith(".") && entry.name.endsWith(".json"))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-      .map((entry) => ({
-        name: entry.name,
-        isFile: entry.isFile,
-        path: `${this.dir}${sep}${entry.name}`,
-        file: `${this.prefix}${entry.name}`,
-        cached: entry.isFile ? (previous.get(entry.name) ?? null) : null,
-      }));
+      .map((entry) => {
+        const known = previous.get(entry.name);
+        if (known !== undefined && known.isFile === entry.isFile) return known;
+        return {
+          name: entry.name,
+          isFile: entry.isFile,
+          path: `${this.dir}${sep}${entry.name}`,
+          file: `${this.prefix}${entry.name}`,
+          cached: null,
+        };
+      });
     this.listed =
       before === "absent" || this.isRacy(before, now)
         ? null
