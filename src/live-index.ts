@@ -394,14 +394,16 @@ export class LiveIndex {
       if (reads.active || reads.retired) this.apply(next);
       if (this.failure !== undefined) {
         this.failure = undefined;
-        this.report("live index: verifications work again");
+        this.report("change feed: rescans work again");
       }
     } catch (error) {
       for (const tree of TREES) this.trees[tree].dirty = true;
       const message = error instanceof Error ? error.message : String(error);
       if (message === this.failure) return;
       this.failure = message;
-      this.report(`live index: a verification failed (answers keep the last state): ${message}`);
+      this.report(
+        `change feed: a rescan failed (the page keeps its last view; retrying): ${message}`,
+      );
     }
   }
 

@@ -35,10 +35,10 @@ async function runChild(kind: string): Promise<void> {
   if (kind === "feed") {
     // A test hook: while this file exists, every scan fails (any error, not only the disk's).
     const failFlag = process.env.AMR_FAIL_FLAG as string;
-    const scan = registry.scan.bind(registry);
-    registry.scan = async (...args: Parameters<Registry["scan"]>) => {
+    const readTree = registry.readTree.bind(registry);
+    registry.readTree = (...args: Parameters<Registry["readTree"]>) => {
       if (fs.existsSync(failFlag)) throw new Error("injected scan failure");
-      return scan(...args);
+      return readTree(...args);
     };
   }
   const service = new RegistryService(registry, {
