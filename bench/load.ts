@@ -73,6 +73,11 @@ export interface LoadReport {
   hammer: HammerResult;
   /** The same clients against a minimal node:http server answering a precomputed body. */
   floor: HammerResult;
+  /**
+   * The same clients against a minimal node:http server answering from the live index (its
+   * freshness check and cached body, no fastify): what an exact answer costs by itself.
+   */
+  exact: HammerResult;
   writer: WriterReport;
 }
 
@@ -356,13 +361,16 @@ export async function benchLoad(options: LoadOptions): Promise<LoadReport> {
     agentsBase,
   ]);
   const floorServer = start([...tsx, "floor", root, agentsBase]);
+  const exactServer = start([...tsx, "exact", root, agentsBase]);
   const writer = new Writer(start(Writer.args(root, agentsBase, options.records)));
   try {
     const target = await serviceAddress(server);
     const floorTarget = await serviceAddress(floorServer);
+    const exactTarget = await serviceAddress(exactServer);
     await writer.ready();
     // Floor first, then the service, under the same writer; both warm up alike (none).
     const floor = await hammer(floorTarget, options);
+    const exact = await hammer(exactTarget, options);
     const result = await hammer(target, options);
     const written = await writer.stop();
     return {
@@ -371,10 +379,13 @@ export async function benchLoad(options: LoadOptions): Promise<LoadReport> {
       calls: options.calls,
       hammer: result,
       floor,
+      exact,
       writer: written,
     };
   } finally {
-    await Promise.all([stopChild(writer.child), stopChild(server), stopChild(floorServer)]);
+    await Promise.all(
+      [writer.child, server, floorServer, exactServer].map((child) => stopChild(child)),
+    );
   }
 }
 
@@ -444,6 +455,7 @@ export function formatLoad(report: LoadReport): string {
   const rows = [
     row("service (live index)", service, `${w.writes} (${w.errors})`),
     row("floor: node:http, precomputed body", floor, "(same writer)"),
+    row("node:http + live index (exact, cached body)", report.exact, "(same writer)"),
   ];
   const widths = header.map((cell, i) =>
     Math.max(cell.length, ...rows.map((r) => r[i]?.length ?? 0)),
@@ -453,10 +465,17 @@ export function formatLoad(report: LoadReport): string {
   const lines = [line(header), line(widths.map((width) => "-".repeat(width))), ...rows.map(line)];
   const ratio = (p: number) =>
     (percentile(service.latencies, p) / percentile(floor.latencies, p)).toFixed(2);
-  lines.push("", `service / floor: p50 ${ratio(50)}x, p99 ${ratio(99)}x`);
+  const exactRatio = (p: number) =>
+    (percentile(report.exact.latencies, p) / percentile(floor.latencies, p)).toFixed(2);
+  lines.push(
+    "",
+    `service / floor: p50 ${ratio(50)}x, p99 ${ratio(99)}x; ` +
+      `node:http + live index / floor: p50 ${exactRatio(50)}x, p99 ${exactRatio(99)}x`,
+  );
   for (const [label, h] of [
     ["service", service],
     ["floor", floor],
+    ["exact", report.exact],
   ] as const)
     if (h.errors > 0)
       lines.push("", `${label} errors (first ${h.errorSamples.length}):`, ...h.errorSamples);
@@ -490,10 +509,28 @@ async function floorMain(root: string, agentsBase: string): Promise<void> {
   });
 }
 
+/** node:http answering from the live index: its freshness check and its cached wire body. */
+async function exactMain(root: string, agentsBase: string): Promise<void> {
+  const service = await RegistryService.open({ root, agentsBase, version: "bench", live: true });
+  const server = http.createServer((_request, response) => {
+    void service.listNamedAgentsBody().then((body) => {
+      response.writeHead(200, { "content-type": "application/json; charset=utf-8" });
+      response.end(body);
+    });
+  });
+  server.listen(0, "127.0.0.1", () => {
+    const { port } = server.address() as { port: number };
+    process.stdout.write(
+      `${JSON.stringify({ url: `http://127.0.0.1:${port}/?token=exact`, port })}\n`,
+    );
+  });
+}
+
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === THIS_FILE) {
   const [mode, root, agentsBase, records] = process.argv.slice(2);
   if (mode === "serve" && root && agentsBase) await serveMain(root, agentsBase);
   else if (mode === "floor" && root && agentsBase) await floorMain(root, agentsBase);
+  else if (mode === "exact" && root && agentsBase) await exactMain(root, agentsBase);
   else {
     if (mode !== "writer" || !root || !agentsBase || !records) {
       console.error("usage: node --import tsx bench/load.ts writer <root> <agentsBase> <records>");

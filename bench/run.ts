@@ -153,7 +153,7 @@ try {
   if (load) {
     console.log(`\n${formatLoad(load)}`);
     // Like the listing's record count, a correctness check: a failed request is not a figure.
-    if (load.hammer.errors > 0 || load.floor.errors > 0 || load.writer.errors > 0)
+    if (load.hammer.errors + load.floor.errors + load.exact.errors + load.writer.errors > 0)
       process.exitCode = 1;
     console.log(
       "\nload: the service in its own process (serve --port 0); concurrent keep-alive clients each make" +
