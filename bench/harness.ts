@@ -31,7 +31,7 @@ export interface Comparison {
   cases: CaseResult[];
 }
 
-export function median(values: readonly number[]): number {
+function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -65,15 +65,6 @@ export async function alternate<const T extends readonly Case[]>(
   }
   const results = cases.map((c, i) => ({ label: c.label, samples: samples[i] ?? [] }));
   return results as { -readonly [K in keyof T]: CaseResult };
-}
-
-/** One case alone: a warm-up, then `rounds` timed calls (milliseconds). */
-export async function measure(
-  rounds: number,
-  run: () => unknown | Promise<unknown>,
-): Promise<number[]> {
-  const [result] = await alternate(rounds, [{ label: "", run }]);
-  return result.samples;
 }
 
 const ms = (value: number) => value.toFixed(value < 10 ? 2 : 1);

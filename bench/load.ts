@@ -390,7 +390,7 @@ export async function benchLoad(options: LoadOptions): Promise<LoadReport> {
 }
 
 /** Reads the `{"url", "port"}` line `serve --json` prints. */
-export function serviceAddress(server: ChildProcess): Promise<Target> {
+function serviceAddress(server: ChildProcess): Promise<Target> {
   const { stdout } = server;
   if (!stdout) throw new Error("the service needs piped stdout");
   let stderr = "";

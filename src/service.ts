@@ -656,7 +656,7 @@ function listLimit(limit: number | undefined): number {
   return Math.min(limit, MAX_LIST_LIMIT);
 }
 
-export function sortNewestFirst(records: NamedAgentRecord[]): NamedAgentRecord[] {
+function sortNewestFirst(records: NamedAgentRecord[]): NamedAgentRecord[] {
   return [...records].sort((a, b) => compareNewestFirst(a.data, b.data));
 }
 

@@ -11,7 +11,7 @@ import { join, relative } from "node:path";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { RegistryService } from "../src/index.js";
-import type { HttpLimits } from "../src/server/http.js";
+import type { HttpLimits } from "../src/server/limits.js";
 import { startServer } from "../src/server/serve.js";
 import { isOwnLockHolder, makeRecord, tempRegistry } from "./helpers.js";
 

@@ -86,6 +86,7 @@ function addCommand(
     const parsed = params.at(-1) as Command;
     const ctx = createContext(io, out, parsed.optsWithGlobals<GlobalOptions>(), {
       sweepOnOpen: command.sweepOnOpen ?? true,
+      live: command.live ?? false,
     });
     setExit((await command.run(ctx, parsed.processedArgs, parsed.opts())) ?? EXIT.ok);
   });

@@ -15,6 +15,8 @@ export interface CliCommand<Args extends unknown[] = unknown[], Options = unknow
   run(ctx: CliContext, args: Args, options: Options): Promise<number | undefined>;
   /** Whether opening the registry sweeps stale temp and lock files (default true). */
   sweepOnOpen?: boolean;
+  /** Whether the service keeps a live index (long-running commands: `serve`). */
+  live?: boolean;
 }
 
 /** Types a command's `run` from its own declaration; the result fits the program's list. */

@@ -35,7 +35,7 @@ export function createContext(
   io: CliIo,
   out: Output,
   options: GlobalOptions,
-  open: { sweepOnOpen: boolean },
+  open: { sweepOnOpen: boolean; live: boolean },
 ): CliContext {
   // --home moves every default with it, as AGENTMUX_HOME_OVERRIDE does.
   const env = options.home ? { ...io.env, AGENTMUX_HOME_OVERRIDE: options.home } : io.env;
@@ -54,6 +54,7 @@ export function createContext(
       service ??= RegistryService.open({
         ...paths,
         sweepOnOpen: open.sweepOnOpen,
+        live: open.live,
         version: PACKAGE_VERSION,
         now: io.now,
       });

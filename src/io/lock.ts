@@ -389,14 +389,14 @@ export function inspectLock(ctx: WriteContext, lockPath: string): LockEntry {
  * The lock at `lockPath` as `LockInfo`, or null when there is none; `INVALID_LOCK` when the path
  * holds something that is not a lock file.
  */
-export function readLock(ctx: WriteContext, lockPath: string, id?: string): LockInfo | null {
+function readLock(ctx: WriteContext, lockPath: string, id?: string): LockInfo | null {
   const entry = inspectLock(ctx, lockPath);
   if (entry.kind === "absent") return null;
   if (entry.kind === "odd") throw invalidLock(lockPath, entry.what, id);
   return entry.info;
 }
 
-export function invalidLock(lockPath: string, what: OddKind, id?: string): RegistryError {
+function invalidLock(lockPath: string, what: OddKind, id?: string): RegistryError {
   return new RegistryError(
     "INVALID_LOCK",
     `cannot lock ${id ?? lockPath}: ${lockPath} is a ${what}, not a lock file; ` +

@@ -31,9 +31,10 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from "fastify";
-import { reportToStderr } from "../change-feed.js";
 import { ERROR_TABLE, RegistryError } from "../core/errors.js";
+import { reportToStderr } from "../live-index.js";
 import type { RegistryService } from "../service.js";
+import { DEFAULT_LIMITS, type HttpLimits } from "./limits.js";
 import { type DocumentedRoute, openApiDocument } from "./openapi.js";
 import { type Refusal, refusal, refuse, SECURITY_HEADERS } from "./refusal.js";
 import { agentRoutes } from "./routes/agents.js";
@@ -51,37 +52,6 @@ export const BODY_LIMIT = 64 * 1024;
  * over-long id still reaches the service and is `INVALID_ID`; beyond it: 414 `URI_TOO_LONG`.
  */
 const MAX_PARAM_LENGTH = 2048;
-
-/** Timeouts and caps (README, "Local service and web page", lists the defaults). */
-export interface HttpLimits {
-  /** The whole request, head and body, must arrive within this: 408 `REQUEST_TIMEOUT`. */
-  requestTimeoutMs: number;
-  /** The request head must arrive within this (no `Host` to check yet: closed unanswered). */
-  headersTimeoutMs: number;
-  /** A connection without traffic for this long is closed (event streams send heartbeats). */
-  idleTimeoutMs: number;
-  /** An idle keep-alive connection is closed after this. */
-  keepAliveTimeoutMs: number;
-  /** Open connections; one more gets 503 `SERVICE_BUSY`, twice as many are dropped unanswered. */
-  maxConnections: number;
-  /** Open event streams; one more gets 503 `SERVICE_BUSY`. */
-  maxEventStreams: number;
-  /** How often an event stream sends a comment line. */
-  heartbeatMs: number;
-  /** Unsent bytes an event stream may queue for a client that does not read; then it is closed. */
-  maxStreamBacklogBytes: number;
-}
-
-const DEFAULT_LIMITS: Readonly<HttpLimits> = {
-  requestTimeoutMs: 30_000,
-  headersTimeoutMs: 10_000,
-  idleTimeoutMs: 60_000,
-  keepAliveTimeoutMs: 5_000,
-  maxConnections: 64,
-  maxEventStreams: 16,
-  heartbeatMs: 15_000,
-  maxStreamBacklogBytes: 1024 * 1024,
-};
 
 export interface HttpOptions {
   service: RegistryService;

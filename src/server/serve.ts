@@ -3,9 +3,10 @@
  */
 
 import type { AddressInfo } from "node:net";
-import { reportToStderr } from "../change-feed.js";
+import { reportToStderr } from "../live-index.js";
 import type { RegistryService } from "../service.js";
-import { buildHttp, type HttpLimits } from "./http.js";
+import { buildHttp } from "./http.js";
+import type { HttpLimits } from "./limits.js";
 import { DEFAULT_PORT } from "./port.js";
 
 export interface RunningServer {

@@ -6,6 +6,8 @@ import { valueOption, wholeNumber } from "../options.js";
 
 export const serve = defineCommand({
   name: "serve",
+  // Every request and the event streams read the live index (docs/FORMAT.md, "Freshness").
+  live: true,
   define: (command) =>
     command
       .description("run the local service and web page on 127.0.0.1 (Ctrl-C stops it)")

@@ -6,7 +6,7 @@
 
 import { ErrorBodySchema } from "../../api.js";
 import type { RegistryService } from "../../service.js";
-import type { HttpLimits } from "../http.js";
+import type { HttpLimits } from "../limits.js";
 
 export interface RouteContext {
   service: RegistryService;
