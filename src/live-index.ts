@@ -249,10 +249,8 @@ export class LiveIndex {
    * and every record the index knows whose `definition_id` is `agentId` (what an agent-scope
    * operation touches), and tells subscribers. No listing.
    */
-  noteAgentWritten(agentId: string, extraIds: readonly string[] = []): void {
-    const ids = new Set([agentId, ...extraIds]);
-    for (const [id, entry] of this.entryMap())
-      if (entry.record.data.definition_id === agentId) ids.add(id);
+  noteAgentWritten(agentId: string): void {
+    const ids = new Set([agentId]);
     for (const tree of TREES) {
       for (const record of this.trees[tree].records)
         if (record.data.definition_id === agentId) ids.add(record.data.instance_id);

@@ -229,9 +229,9 @@ export class RegistryService {
       if (retired) return this.locate(retired, true);
       throw notFound(id);
     }
-    const active = await this.registry.get(checkId(id));
+    const active = await this.registry.get(id);
     if (active) return this.locate(active, false);
-    const retired = (await this.registry.listRetired()).find((r) => r.data.instance_id === id);
+    const retired = (await this.records("retired")).find((r) => r.data.instance_id === id);
     if (retired) return this.locate(retired, true);
     throw notFound(id);
   }
@@ -295,8 +295,7 @@ export class RegistryService {
 
   /** The Trash, newest launch first. */
   async listRetired(): Promise<NamedAgentRecord[]> {
-    const index = await this.freshIndex();
-    return sortNewestFirst(index ? [...index.retired] : await this.registry.listRetired());
+    return sortNewestFirst([...(await this.records("retired"))]);
   }
 
   /**
@@ -448,14 +447,7 @@ export class RegistryService {
         });
       }
     }
-    const index = await this.freshIndex();
-    const records = index
-      ? tree === "active"
-        ? index.active
-        : index.retired
-      : tree === "active"
-        ? await this.registry.listActive()
-        : await this.registry.listRetired();
+    const records = await this.records(tree);
     const byId = records.find((record) => record.data.instance_id === reference);
     if (byId) return byId;
     const named = records.filter((record) => record.data.instance_name === reference);
@@ -551,6 +543,13 @@ export class RegistryService {
       problems,
       fixed,
     };
+  }
+
+  /** One tree's valid records: from the live index when there is one, else from the disk. */
+  private async records(tree: AgentTree): Promise<readonly NamedAgentRecord[]> {
+    const index = await this.freshIndex();
+    if (index) return tree === "active" ? index.active : index.retired;
+    return tree === "active" ? this.registry.listActive() : this.registry.listRetired();
   }
 
   /** Both trees and the skipped files: from the live index when there is one. */
