@@ -237,9 +237,26 @@ describe("an unreadable record", () => {
   });
 
   test("a real unreadable file (another user's, mode 0600), read as that other user", async (t) => {
-    const who = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "true"]);
+    // nobody must be able to run this checkout's code: a clone inside a private (0700) directory
+    // cannot be, and then the test has nothing to run.
+    const who = spawnSync(
+      "setpriv",
+      [
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        process.execPath,
+        "--import",
+        "tsx",
+        "-e",
+        "0",
+      ],
+      { cwd: REPO, timeout: 30_000 },
+    );
     if (process.getuid?.() !== 0 || who.status !== 0) {
-      t.skip("needs root and setpriv to run the registry as another user (nobody)");
+      t.skip(
+        "needs root, setpriv, and a checkout that nobody can read, to run the registry as nobody",
+      );
       return;
     }
     const dir = tempDir(t);
