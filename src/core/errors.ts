@@ -23,6 +23,11 @@ export const ERROR_TABLE = {
   AGENT_NOT_FOUND: { exit: 3, http: 404, meaning: "no such agent" },
   WORKING_DIR_MISSING: { exit: 3, http: 404, meaning: "the agent's working directory is missing" },
   WORKING_DIR_ESCAPES: { exit: 4, http: 403, meaning: "the working directory leaves its base" },
+  AGENT_IN_USE: {
+    exit: 4,
+    http: 409,
+    meaning: "another live process holds the agent's lease (or this process lost its lease)",
+  },
   AMBIGUOUS_NAME: { exit: 4, http: 409, meaning: "a name matches several agents" },
   INVALID_NAME: {
     exit: 2,
