@@ -28,6 +28,13 @@ import {
   markerIsCurrent,
   migrateFromSqliteOnce,
 } from "./sqlite/migrate.js";
+import {
+  describeHolder,
+  holderData,
+  type LeaseHandle,
+  LeaseStore,
+  type LeaseStoreOptions,
+} from "./store/lease-store.js";
 
 /** How many agents {@link RegistryService.listNamedAgents} returns when no limit is given. */
 export const DEFAULT_LIST_LIMIT = 200;
@@ -51,6 +58,8 @@ export interface ServiceOptions {
    * the index on first use.
    */
   live?: boolean;
+  /** Lease timings and identity (SPEC §15); the defaults are AgentMux's. */
+  leases?: Omit<LeaseStoreOptions, "version" | "now">;
 }
 
 /** Options of {@link RegistryService.open}: the service's own and the registry's. */
@@ -133,6 +142,8 @@ export class RegistryService {
   private readonly feedOptions: FeedOptions | undefined;
   private index: LiveIndex | undefined;
   private skippedInLastListing = 0;
+  private readonly leaseOptions: ServiceOptions["leases"];
+  private leaseStore: LeaseStore | undefined;
 
   constructor(registry: Registry, options: ServiceOptions) {
     this.registry = registry;
@@ -140,6 +151,7 @@ export class RegistryService {
     this.version = options.version;
     this.now = options.now ?? Date.now;
     this.feedOptions = options.feed;
+    this.leaseOptions = options.leases;
     registry.on("loaded", (event) => {
       this.skippedInLastListing = event.skipped_count;
     });
@@ -163,6 +175,16 @@ export class RegistryService {
   /** Where working directories live. */
   get agentsBase(): string {
     return this.registry.agentsBase;
+  }
+
+  /** The agents' leases (SPEC §15): who runs which agent now. Created on first use. */
+  get leases(): LeaseStore {
+    this.leaseStore ??= new LeaseStore(this.registry.root, {
+      ...this.leaseOptions,
+      version: this.version,
+      now: this.now,
+    });
+    return this.leaseStore;
   }
 
   /** How many files the last listing of this process left out (see `doctor`). */
@@ -300,15 +322,18 @@ export class RegistryService {
 
   /**
    * Resolves and checks the agent's working directory, then records the launch. A held session id
-   * is replaced only by a new one, never by nothing.
+   * is replaced only by a new one, never by nothing. `AGENT_IN_USE` while another live process
+   * holds the agent's lease, unless `lease` is this caller's own claim (see {@link claimAgent}).
    */
   async continueAgent(
     id: string,
-    options: { version?: string; sessionId?: string } = {},
+    options: { version?: string; sessionId?: string; lease?: LeaseHandle } = {},
   ): Promise<ContinueResult> {
     const sessionId = options.sessionId ? checkField(options.sessionId, "sessionId") : null;
     const record = await this.requireActive(id);
     const workingDir = this.resolveWorkingDir(record);
+    if (options.lease) await this.leases.verify(options.lease);
+    else await this.refuseIfHeld(record);
     const outcome = await this.registry.update(id, (current) => {
       current.data.last_launched_at_ms = this.now();
       current.data.last_launched_by_version = options.version ?? this.version;
@@ -318,6 +343,34 @@ export class RegistryService {
     if (outcome.status === "skipped") throw notFound(id, outcome.message);
     this.wrote(id);
     return { record: (await this.registry.get(id)) ?? record, workingDir };
+  }
+
+  /**
+   * Claims the active agent's lease for `blockId` of this process (SPEC §15): the one live
+   * instance. `AGENT_IN_USE`, naming the holder, while another live process holds it. Keep it
+   * with `leases.keep` and give it back with `leases.release`.
+   */
+  async claimAgent(
+    id: string,
+    options: { blockId: string; sessionId?: string | null },
+  ): Promise<LeaseHandle> {
+    const record = await this.requireActive(id);
+    try {
+      return await this.leases.claim(id, options.blockId, { sessionId: options.sessionId ?? null });
+    } catch (error) {
+      throw withAgentName(error, record);
+    }
+  }
+
+  /** `AGENT_IN_USE` when another live process holds the agent. */
+  private async refuseIfHeld(record: NamedAgentRecord): Promise<void> {
+    const holder = await this.leases.holder(record.data.instance_id, "");
+    if (holder) {
+      throw new RegistryError("AGENT_IN_USE", describeHolder(agentLabel(record), holder), {
+        id: record.data.instance_id,
+        ...holderData(holder),
+      });
+    }
   }
 
   /** Forgets the agent: every active record of it moves to the Trash. Returns how many moved. */
@@ -660,6 +713,23 @@ function sortNewestFirst(records: NamedAgentRecord[]): NamedAgentRecord[] {
 }
 
 /** The working-directory name for an agent name: lower-case ASCII words joined by `-`. */
+function agentLabel(record: NamedAgentRecord): string {
+  return `${JSON.stringify(record.data.instance_name)} (${record.data.instance_id})`;
+}
+
+/** An `AGENT_IN_USE` from the lease store, retold with the agent's name. */
+function withAgentName(error: unknown, record: NamedAgentRecord): unknown {
+  if (!(error instanceof RegistryError) || error.code !== "AGENT_IN_USE") return error;
+  const holder = error.data as { holder?: unknown; age_ms?: unknown };
+  if (typeof holder.age_ms !== "number") return error;
+  return new RegistryError(
+    "AGENT_IN_USE",
+    error.message.replace(record.data.instance_id, agentLabel(record)),
+    { ...error.data },
+    { cause: error },
+  );
+}
+
 export function slugify(name: string): string {
   const slug = name
     .normalize("NFKD")

@@ -388,14 +388,16 @@ export class LeaseStore {
   }
 }
 
-function describeHolder(id: string, holder: LeaseHolder): string {
+/** Who holds the agent, for people: program and version, pid, host, and when it last renewed. */
+export function describeHolder(agent: string, holder: LeaseHolder): string {
   const { lease, ageMs } = holder;
+  const ago = `${(ageMs / 1000).toFixed(1)} s ago`;
   if (!lease) {
-    return `agent ${id} is in use: its lease file cannot be read and was written ${ageMs} ms ago`;
+    return `agent ${agent} is in use: its lease file cannot be read and was written ${ago}`;
   }
   const program = [lease.channel || "another program", lease.version].filter(Boolean).join(" ");
   const where = lease.hostname ? ` on ${lease.hostname}` : "";
-  return `agent ${id} is in use by ${program} (pid ${lease.pid}${where}, renewed ${ageMs} ms ago)`;
+  return `agent ${agent} is in use by ${program} (pid ${lease.pid}${where}, renewed ${ago})`;
 }
 
 /** The holder as a plain object, for `RegistryError.data` and the wire. */
