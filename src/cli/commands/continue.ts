@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { agentJson } from "../../api.js";
+import type { RegistryService } from "../../service.js";
 import { agentArgument } from "../agents.js";
 import { defineCommand } from "../command.js";
 import { usage } from "../errors.js";
@@ -26,10 +27,9 @@ export const continueCommand = defineCommand({
     if (!options.exec && commandLine.length > 0)
       usage("unexpected arguments (did you mean --exec -- CMD …?)");
     const { service, id } = await agentArgument(ctx, reference, "active");
-    const continued = await service.continueAgent(id, {
-      sessionId: options.session,
-    });
-    if (options.exec) return runIn(continued.workingDir, commandLine, ctx.out);
+    if (options.exec) return runHeld(service, id, options.session, commandLine, ctx.out);
+    // Launches nothing itself: refused (AGENT_IN_USE) while another process runs the agent.
+    const continued = await service.continueAgent(id, { sessionId: options.session });
     // The bare path is for `cd "$(…)"` and must be exact; only a terminal gets it escaped.
     ctx.out.result(
       { agent: agentJson(continued.record), working_dir_path: continued.workingDir },
@@ -37,6 +37,42 @@ export const continueCommand = defineCommand({
     );
   },
 });
+
+/**
+ * The one live instance (SPEC §15): claims the agent's lease before the launch is recorded and the
+ * command spawned, renews it while the command runs, and releases it on every way out — the
+ * command's exit, a failure to start it, an error before it. A lost lease (this process was
+ * stopped past the TTL and another took the agent over) is reported, not acted on: the command
+ * may hold unsaved work, and stopping it is the user's call.
+ */
+async function runHeld(
+  service: RegistryService,
+  id: string,
+  sessionId: string | undefined,
+  commandLine: string[],
+  out: Output,
+): Promise<number> {
+  const lease = await service.claimAgent(id, { blockId: CLI_BLOCK, sessionId: sessionId ?? null });
+  const keeper = service.leases.keep(lease, (error) =>
+    out.errorLine(`warning: ${error.message}; another process now runs this agent`),
+  );
+  try {
+    const continued = await service.continueAgent(id, { sessionId, lease });
+    return await runIn(continued.workingDir, commandLine, out);
+  } finally {
+    keeper.stop();
+    try {
+      await service.leases.release(lease);
+    } catch (error) {
+      // The command's exit code matters more; a lease left behind expires or is taken over once
+      // this process is gone (its pid is then provably dead).
+      out.errorLine(`warning: could not release the lease: ${(error as Error).message}`);
+    }
+  }
+}
+
+/** The block a CLI run claims as: one run per process, so the boot id tells runs apart. */
+const CLI_BLOCK = "cli";
 
 /**
  * Runs the agent's command in its directory with the terminal's stdio. Ctrl-C reaches the child
