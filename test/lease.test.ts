@@ -390,6 +390,47 @@ describe("SPEC §15 acceptance", () => {
   });
 });
 
+describe("keep", () => {
+  test("renews on its interval, and reports a takeover once without touching the new owner's file", async (t) => {
+    const { store, clock, lease } = setup(t);
+    const a = store("boot-a", { renewMs: 5 });
+    const handle = await a.claim(ID, "b");
+    const lost: string[] = [];
+    const keeper = a.keep(handle, (error) => lost.push(error.code));
+    t.after(() => keeper.stop());
+    clock.now += 1_000;
+    await until(() => JSON.parse(lease()).renewed_at_ms === clock.now);
+    // A claimant whose clock is a TTL ahead sees every renew of `a` as expired: the takeover a
+    // stopped holder would suffer, while `a` keeps renewing.
+    const b = store("boot-b", { now: () => clock.now + TTL + 1 });
+    const taken = await b.claim(ID, "b");
+    const theirs = lease();
+    await until(() => lost.length > 0);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assert.deepEqual(lost, ["AGENT_IN_USE"]);
+    assert.equal(lease(), theirs);
+    assert.equal(JSON.parse(theirs).claim_id, taken.claimId);
+  });
+
+  test("stop ends the renewing", async (t) => {
+    const { store, clock, lease } = setup(t);
+    const a = store("boot-a", { renewMs: 5 });
+    const keeper = a.keep(await a.claim(ID, "b"), () => assert.fail("not lost"));
+    keeper.stop();
+    const before = lease();
+    clock.now += 1_000;
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    assert.equal(lease(), before);
+  });
+});
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let waited = 0; !condition(); waited += 5) {
+    if (waited > 10_000) assert.fail("timed out");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 describe("AgentMux's files", () => {
   test("a full lease is read and written back byte for byte", () => {
     const bytes = readFixture("leases", "full.lease.json");
