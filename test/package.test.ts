@@ -3,8 +3,8 @@
  * used through the library import (which must not load the CLI's or the server's dependencies),
  * the `record.schema.json` subpath, its types (README's Library examples included) and the bin.
  * Needs the build (`npm test` builds first). Dependencies come from npm's cache, or from the npm
- * registry when the cache lacks them; better-sqlite3's native addon is copied from this
- * checkout's install (the same pinned version) instead of being compiled again (~100 s).
+ * registry when the cache lacks them; the native addons (better-sqlite3, fs-ext) are copied from
+ * this checkout's install (the same pinned versions) instead of being compiled again (~100 s).
  */
 
 import assert from "node:assert/strict";
@@ -23,7 +23,11 @@ import { tempDir } from "./helpers.js";
 
 const repo = join(import.meta.dirname, "..");
 const pkg = JSON.parse(readFileSync(join(repo, "package.json"), "utf8"));
-const ADDON = join("node_modules", "better-sqlite3", "build", "Release", "better_sqlite3.node");
+/** The native addons, copied from this checkout's install instead of compiled again. */
+const ADDONS = [
+  join("node_modules", "better-sqlite3", "build", "Release", "better_sqlite3.node"),
+  join("node_modules", "fs-ext", "build", "Release", "fs_ext.node"),
+];
 
 /** Runs a command with a deadline; fails the test with its output when it fails. */
 function run(command: string, args: string[], cwd: string, timeoutMs = 60_000): string {
@@ -68,6 +72,8 @@ registry.close();
 
 const service = await RegistryService.open({ root, agentsBase, version: "smoke" });
 const named = (await service.listNamedAgents()).map((r) => r.data.instance_name);
+const lease = await service.claimAgent("smoke-0001", { blockId: "smoke" });
+const released = await service.leases.release(lease);
 service.close();
 
 const store = SqliteInstanceStore.open(dbPath, { version: "smoke" });
@@ -79,6 +85,8 @@ console.log(JSON.stringify({
   listed,
   invalidId,
   named,
+  epoch: String(lease.epoch),
+  released,
   rows,
   valid: validateRecord("smoke-0001", record).ok,
   schemaTitle: schema.title,
@@ -135,7 +143,7 @@ test("the npm pack tarball installs into an empty project; its library, types an
   assert.deepEqual(stray, [], "no sources, tests or reports in the tarball");
   const tarball = join(dir, packed[0].filename);
 
-  // An empty project; install scripts off (better-sqlite3's addon is copied below).
+  // An empty project; install scripts off (the native addons are copied below).
   const project = join(dir, "project");
   mkdirSync(project);
   writeFileSync(
@@ -156,8 +164,10 @@ test("the npm pack tarball installs into an empty project; its library, types an
     JSON.parse(readFileSync(join(at, "node_modules", "better-sqlite3", "package.json"), "utf8"))
       .version;
   assert.equal(sqliteVersion(project), sqliteVersion(repo), "the same better-sqlite3");
-  mkdirSync(join(project, ADDON, ".."), { recursive: true });
-  copyFileSync(join(repo, ADDON), join(project, ADDON));
+  for (const addon of ADDONS) {
+    mkdirSync(join(project, addon, ".."), { recursive: true });
+    copyFileSync(join(repo, addon), join(project, addon));
+  }
 
   // The library import, the schema subpath and the SQLite store — with the edges' own
   // dependencies (HTTP, CLI) out of the way: the library never loads them.
@@ -178,10 +188,12 @@ test("the npm pack tarball installs into an empty project; its library, types an
     listed: ["smoke-0001"],
     invalidId: true,
     named: ["smoke"],
+    epoch: "1",
+    released: true,
     rows: 0,
     valid: true,
     schemaTitle: "AgentMux registry record",
-    codes: 14,
+    codes: 15,
   });
 
   // The types, as a TypeScript user on NodeNext resolution sees them; README's examples too.
