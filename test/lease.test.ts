@@ -9,6 +9,7 @@ import { execFileSync } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   statSync,
   symlinkSync,
@@ -19,6 +20,7 @@ import { join } from "node:path";
 import { describe, type TestContext, test } from "node:test";
 import { isRegistryError } from "../src/core/errors.js";
 import { encodeLease, parseEpoch, parseLease } from "../src/core/lease.js";
+import { Registry } from "../src/registry.js";
 import { LeaseStore, type LeaseStoreOptions, type ProcessProbe } from "../src/store/lease-store.js";
 import { readFixture, tempDir } from "./helpers.js";
 
@@ -530,6 +532,40 @@ describe("AgentMux's files", () => {
     });
     running.delete(4242);
     assert.equal((await a.claim(ID, "b")).epoch, 8n);
+  });
+});
+
+describe("the sweep", () => {
+  test("removes a crashed lease write's old temp file and nothing else of the lease tree", async (t) => {
+    const { store, root } = setup(t);
+    const a = store("a");
+    await a.claim(ID, "b");
+    const dir = join(root, "leases");
+    for (const name of [`.tmp-${ID}.lease.json.1.2`, ".registry-tmp-abc123.json"]) {
+      writeFileSync(join(dir, name), "{");
+    }
+    const old = new Date(Date.now() - 3_600_000);
+    for (const name of readdirSync(dir)) utimesSync(join(dir, name), old, old);
+    // A temp file of a write in flight right now: too young to sweep.
+    writeFileSync(join(dir, `.tmp-${ID}.new`), "{");
+    const registry = await Registry.open(root);
+    registry.close();
+    assert.deepEqual(readdirSync(dir).sort(), [
+      `.tmp-${ID}.new`,
+      `${ID}.epoch`,
+      `${ID}.lease.json`,
+      `${ID}.lock`,
+    ]);
+  });
+
+  test("a file where the lease tree belongs does not stop the registry from opening", async (t) => {
+    const { root } = setup(t);
+    mkdirSync(root, { recursive: true });
+    writeFileSync(join(root, "leases"), "not a directory");
+    const registry = await Registry.open(root);
+    assert.deepEqual(await registry.listActive(), []);
+    registry.close();
+    assert.equal(readFileSync(join(root, "leases"), "utf8"), "not a directory");
   });
 });
 

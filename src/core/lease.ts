@@ -6,6 +6,9 @@
 
 import { type JsonValue, LosslessNumber, parseJsonBytes } from "./json.js";
 
+/** The lease tree's directory name under the registry root. */
+export const LEASES_DIR = "leases";
+
 /** How often a holder renews its lease. */
 export const LEASE_RENEW_MS = 5_000;
 /** How long a lease stays live after its last renewal. */

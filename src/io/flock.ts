@@ -10,20 +10,17 @@
  * would pin a thread for as long as another process holds the lock).
  */
 
-import { createRequire } from "node:module";
 import { RegistryError } from "../core/errors.js";
 import { ioError } from "./files.js";
 import { constants, errnoCode, type FsOps } from "./fs.js";
 
-interface FsExt {
-  flockSync(fd: number, flags: "exnb" | "un"): void;
-}
+type FsExt = Pick<typeof import("fs-ext"), "flockSync">;
 
-let fsExt: FsExt | undefined;
+let fsExt: Promise<FsExt> | undefined;
 
 /** fs-ext is native: loaded on the first lease operation, never by commands that take none. */
-function flockBinding(): FsExt {
-  fsExt ??= createRequire(import.meta.url)("fs-ext") as FsExt;
+function flockBinding(): Promise<FsExt> {
+  fsExt ??= import("fs-ext").then((module) => module.default);
   return fsExt;
 }
 
@@ -93,7 +90,7 @@ function notALockFile(lockPath: string): RegistryError {
 }
 
 async function lockExclusive(fd: number, lockPath: string, options: FileLockOptions) {
-  const binding = flockBinding();
+  const binding = await flockBinding();
   const started = Date.now();
   for (let delay = 1; ; delay = Math.min(delay * 2, 25)) {
     try {

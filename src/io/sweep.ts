@@ -65,7 +65,14 @@ export function sweepStale(
   const removed: string[] = [];
   const now = Date.now();
   for (const dir of dirs) {
-    for (const entry of listDirectory(ctx.fs, dir)) {
+    let entries: ReturnType<typeof listDirectory>;
+    try {
+      entries = listDirectory(ctx.fs, dir);
+    } catch (error) {
+      onError(dir, error);
+      continue;
+    }
+    for (const entry of entries) {
       if (!entry.isFile || !isTransientName(entry.name)) continue;
       const path = join(dir, entry.name);
       try {

@@ -17,6 +17,7 @@ import {
   holderProvablyDead,
   LEASE_RENEW_MS,
   LEASE_TTL_MS,
+  LEASES_DIR,
   type Lease,
   type LeaseState,
   leaseAge,
@@ -41,11 +42,11 @@ import { withFileLock } from "../io/flock.js";
 import { errnoCode, type FsOps, realFs } from "../io/fs.js";
 import { pidRunning, pidStartSeconds, thisHostname } from "../io/process-identity.js";
 
-/** The lease tree's directory name under the registry root. */
-export const LEASES_DIR = "leases";
 const LEASE_SUFFIX = ".lease.json";
 const LOCK_SUFFIX = ".lock";
 const EPOCH_SUFFIX = ".epoch";
+
+export { LEASES_DIR };
 
 /** This process's boot id: every store of the process claims as the same owner unless told otherwise. */
 const PROCESS_BOOT_ID = randomUUID();

@@ -6,6 +6,7 @@
 
 import { join, relative, sep } from "node:path";
 import { RegistryError } from "../core/errors.js";
+import { LEASES_DIR } from "../core/lease.js";
 import { MAX_FILE_BYTES } from "../core/schema.js";
 import { currentIdentity, readEntry, type WriteContext, writeFileAtomic } from "../io/files.js";
 import { errnoCode } from "../io/fs.js";
@@ -43,7 +44,7 @@ export class RootFiles {
 
   sweep(olderThanMs: number): SweepResult {
     const removed = this.relativeAll(
-      sweepStale(this.io, this.trees(), olderThanMs, false, this.sweepFailed),
+      sweepStale(this.io, this.sweptDirs(), olderThanMs, false, this.sweepFailed),
     );
     if (removed.length > 0)
       this.logger.info({ removed }, "registry: swept stale temp and lock files");
@@ -51,7 +52,9 @@ export class RootFiles {
   }
 
   staleFiles(olderThanMs: number): string[] {
-    return this.relativeAll(sweepStale(this.io, this.trees(), olderThanMs, true, this.sweepFailed));
+    return this.relativeAll(
+      sweepStale(this.io, this.sweptDirs(), olderThanMs, true, this.sweepFailed),
+    );
   }
 
   oddEntries(): OddFile[] {
@@ -102,6 +105,11 @@ export class RootFiles {
 
   private trees(): string[] {
     return [this.root, this.retiredDir];
+  }
+
+  /** The trees, and the lease tree, where a crashed lease write leaves its temp file too. */
+  private sweptDirs(): string[] {
+    return [...this.trees(), join(this.root, LEASES_DIR)];
   }
 
   private readonly sweepFailed = (path: string, error: unknown): void => {
