@@ -1,15 +1,26 @@
 /**
  * Bulk import: `migrateFromSqliteOnce` of `rows` named rows spread over `databases` per-version
  * SQLite files into an empty registry, against the same number of one-at-a-time
- * `registry.upsert()` calls, each in a fresh registry every round.
+ * `registry.upsert()` calls, each in a fresh registry every round, and against the floor of the
+ * same crash-safe bulk create done with bare syscalls.
  */
 
-import { mkdirSync, rmSync } from "node:fs";
+import {
+  closeSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { migrateFromSqliteOnce, Registry } from "../src/index.js";
+import { syncFileSystemWithCoreutils } from "../src/io/files.js";
 import { CREATE_INSTANCE_TABLE, INSTANCE_TABLE } from "../src/sqlite/rows.js";
-import { alternate, benchRecord, type Comparison } from "./harness.js";
+import { alternate, benchRecord, type Comparison, canonicalText } from "./harness.js";
 
 export interface MigrateBenchOptions {
   dir: string;
@@ -56,7 +67,11 @@ export async function benchMigrate(options: MigrateBenchOptions): Promise<Compar
     return current;
   };
 
-  const [upsert, migrate] = await alternate(rounds, [
+  const texts = records.map((record) => ({
+    id: record.data.instance_id,
+    text: canonicalText({ ...record, data: { ...record.data, source_agents_base: agentsBase } }),
+  }));
+  const [upsert, migrate, floor] = await alternate(rounds, [
     {
       label: "upsert",
       setup: freshRoot,
@@ -80,12 +95,39 @@ export async function benchMigrate(options: MigrateBenchOptions): Promise<Compar
           throw new Error(`migrated ${stats.records_written} of ${rows}`);
       },
     },
+    {
+      // The least a crash-safe, never-replacing bulk create can do, in the same run: every file
+      // written to a temp and closed, one syncfs, a hard link and an unlink each, one directory
+      // fsync. No SQLite reads, no checks, no encoding (the texts are made in advance).
+      label: "floor: temp+link+unlink, one syncfs",
+      setup: () => {
+        freshRoot();
+        mkdirSync(current, { recursive: true });
+      },
+      run: () => {
+        const temps = texts.map(({ id, text }, i) => {
+          const temp = join(current, `.tmp-${id}.${i}`);
+          const fd = openSync(temp, "wx", 0o600);
+          writeSync(fd, text);
+          closeSync(fd);
+          return temp;
+        });
+        if (!syncFileSystemWithCoreutils(current)) throw new Error("no syncfs here");
+        texts.forEach(({ id }, i) => {
+          linkSync(temps[i] as string, join(current, `${id}.json`));
+          unlinkSync(temps[i] as string);
+        });
+        const dirFd = openSync(current, "r");
+        fsyncSync(dirFd);
+        closeSync(dirFd);
+      },
+    },
   ]);
   rmSync(current, { recursive: true, force: true });
   return {
     title: `import ${rows} records (${databases} dbs)`,
     items: rows,
     baseline: upsert,
-    cases: [migrate],
+    cases: [migrate, floor],
   };
 }

@@ -35,6 +35,7 @@ import {
   entryExists,
   entryKind,
   fsyncDirectory,
+  listDirectory,
   moveEntry,
   readEntry,
   removeEntry,
@@ -305,6 +306,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       {
         io: this.io,
         pathOf: (tree, id) => this.path(tree, id),
+        idsIn: (tree) => this.namesIn(tree),
         announce: (file, tree, elapsedMs) => this.announceWrite(file, tree, elapsedMs),
       },
       items,
@@ -562,6 +564,16 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const target = this.path("active", id);
     await writeFileAtomic(this.io, target, text, expected);
     this.announceWrite(`${id}.json`, tree, performance.now() - started);
+  }
+
+  /** Every `<stem>.json` entry name of a tree, whatever it is (a directory or link counts too). */
+  private namesIn(tree: "active" | "retired"): Set<string> {
+    const dir = tree === "active" ? this.root : this.retiredDir;
+    const stems = new Set<string>();
+    for (const { name } of listDirectory(this.io.fs, dir)) {
+      if (name.endsWith(".json")) stems.add(name.slice(0, -".json".length));
+    }
+    return stems;
   }
 
   private announceWrite(file: string, tree: JsonObject, elapsedMs: number): void {

@@ -88,10 +88,47 @@ describe("importRecords (bulk creation)", () => {
     assert.deepEqual(namesIn(root), ["retired"]);
   });
 
-  test("more records than one batch are all written with the real file system", async (t) => {
+  test("without syncfs every temp is fsynced before the first link, one descriptor open at a time", async (t) => {
+    const dir = tempDir(t);
+    const events: string[] = [];
+    let open = 0;
+    let mostOpen = 0;
+    const recording = {
+      ...fs,
+      openSync: ((...args: Parameters<typeof fs.openSync>) => {
+        const fd = fs.openSync(...args);
+        mostOpen = Math.max(mostOpen, ++open);
+        return fd;
+      }) as typeof fs.openSync,
+      closeSync: (fd: number) => {
+        open--;
+        fs.closeSync(fd);
+      },
+      fsyncSync: (fd: number) => {
+        if (fs.fstatSync(fd).isFile()) events.push("fsync");
+        fs.fsyncSync(fd);
+      },
+      linkSync: (from: fs.PathLike, to: fs.PathLike) => {
+        events.push("link");
+        fs.linkSync(from, to);
+      },
+    };
+    const registry = await Registry.open(join(dir, "registry"), { fs: recording });
+    const items = Array.from({ length: 300 }, (_, i) => ({ record: makeRecord(`bulk-${i}`) }));
+    assert.deepEqual(await registry.importRecords(items), { written: 300, skippedExisting: 0 });
+    const firstLink = events.indexOf("link");
+    assert.equal(events.slice(0, firstLink).filter((e) => e === "fsync").length, 300);
+    assert.equal(events.slice(firstLink).includes("fsync"), false);
+    assert.equal(mostOpen, 1);
+    registry.close();
+  });
+
+  test("more records than one progress step are all written with the real file system", async (t) => {
     const { registry, root } = await tempRegistry(t);
     const items = Array.from({ length: 600 }, (_, i) => ({ record: makeRecord(`bulk-${i}`) }));
-    const result = await registry.importRecords(items);
+    const progress: number[] = [];
+    const result = await registry.importRecords(items, (done) => progress.push(done));
+    assert.deepEqual(progress, [256, 512, 600]);
     assert.deepEqual(result, { written: 600, skippedExisting: 0 });
     assert.equal(namesIn(root).filter((n) => n.endsWith(".json")).length, 600);
     assert.equal((await registry.scan()).skipped.length, 0);

@@ -532,43 +532,43 @@ export interface NewFile {
  * time: write every temp, make them all durable (one syncfs of the file system where available,
  * else an fsync per temp), then hard-link each to its target — which fails rather than replace a
  * file that appeared meanwhile — unlink the temps, and fsync each directory once. A crash leaves
- * each target absent or whole; leftover temps are swept. Returns, per file, whether it was created.
+ * each target absent or whole; leftover temps are swept. `onLinked` hears, in order, whether each
+ * file was created. Descriptors are closed as soon as a temp is written: a batch of any size
+ * holds at most one open.
  */
 export async function createFilesExclusive(
   ctx: WriteContext,
-  files: NewFile[],
-): Promise<boolean[]> {
+  files: readonly NewFile[],
+  onLinked: (index: number, created: boolean) => void,
+): Promise<void> {
   const { fs } = ctx;
   const temps: string[] = [];
-  const created: boolean[] = [];
   const dirs = [...new Set(files.map((file) => dirname(file.target)))];
   let current = files[0]?.target ?? "";
   try {
-    const open: number[] = [];
-    try {
-      for (const file of files) {
-        current = file.target;
-        const temp = tempNameFor(file.target);
-        const fd = fs.openSync(
-          temp,
-          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
-          0o600,
-        );
-        temps.push(temp);
-        open.push(fd);
+    for (const file of files) {
+      current = file.target;
+      const temp = tempNameFor(file.target);
+      const fd = fs.openSync(
+        temp,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
+        0o600,
+      );
+      temps.push(temp);
+      try {
         const bytes = Buffer.from(file.text, "utf8");
         let written = 0;
         while (written < bytes.length)
           written += fs.writeSync(fd, bytes, written, bytes.length - written);
+      } finally {
+        fs.closeSync(fd);
       }
-      const synced = dirs.every((dir) => ctx.syncFileSystem?.(dir) === true);
-      if (!synced) for (const fd of open) fs.fsyncSync(fd);
-    } finally {
-      for (const fd of open) closeQuietly(fs, fd);
     }
+    const synced = files.length === 0 || dirs.every((dir) => ctx.syncFileSystem?.(dir) === true);
+    if (!synced) for (const temp of temps) fsyncPath(fs, temp);
     files.forEach((file, i) => {
       current = file.target;
-      created.push(linkNoReplace(ctx, temps[i] as string, file.target, false));
+      onLinked(i, linkNoReplace(ctx, temps[i] as string, file.target, false));
     });
   } catch (error) {
     throw ioError("create", current, error);
@@ -576,7 +576,16 @@ export async function createFilesExclusive(
     for (const temp of temps) unlinkQuietly(fs, temp);
   }
   for (const dir of dirs) fsyncDirectory(ctx, dir);
-  return created;
+}
+
+/** fsync through a fresh descriptor (write access: Windows flushes only a writable handle). */
+function fsyncPath(fs: FsOps, path: string): void {
+  const fd = fs.openSync(path, constants.O_WRONLY);
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Random per process, so that names stay unique across processes and pid reuse. */

@@ -8,7 +8,7 @@ import { performance } from "node:perf_hooks";
 import type { JsonObject } from "../core/json.js";
 import { prepareRecord } from "../core/merge.js";
 import type { RecordInput } from "../core/schema.js";
-import { createFilesExclusive, entryExists, type WriteContext } from "../io/files.js";
+import { createFilesExclusive, type WriteContext } from "../io/files.js";
 
 /** One record for {@link Registry.importRecords}. */
 export interface ImportItem {
@@ -25,16 +25,22 @@ export interface ImportResult {
   skippedExisting: number;
 }
 
-/** Records created per batch: one directory fsync per batch. */
-const IMPORT_BATCH = 256;
-
 /** Where the import writes, and whom it tells about each file it wrote. */
 export interface ImportTarget {
   io: WriteContext;
   pathOf(tree: "active" | "retired", id: string): string;
+  /** The ids each tree holds now, read once: an id in either is never written. */
+  idsIn(tree: "active" | "retired"): ReadonlySet<string>;
   announce(file: string, tree: JsonObject, elapsedMs: number): void;
 }
 
+/** How often progress is reported, in records linked. */
+const PROGRESS_EVERY = 256;
+
+/**
+ * One batch for the whole import: one file-system sync instead of one per slice (each costs a
+ * child process and a flush), and a crash before the links leaves only temps, swept later.
+ */
 export async function importRecords(
   target: ImportTarget,
   items: readonly ImportItem[],
@@ -46,35 +52,37 @@ export async function importRecords(
     retired: item.retired === true,
   }));
   const result: ImportResult = { written: 0, skippedExisting: 0 };
-  for (let start = 0; start < prepared.length; start += IMPORT_BATCH) {
-    const batch = prepared.slice(start, start + IMPORT_BATCH).filter(({ record: { id } }) => {
-      const exists =
-        entryExists(io.fs, pathOf("active", id)) || entryExists(io.fs, pathOf("retired", id));
-      if (exists) result.skippedExisting++;
-      return !exists;
-    });
-    const started = performance.now();
-    const created = await createFilesExclusive(
-      io,
-      batch.map(({ record: { id, text }, retired }) => ({
-        target: pathOf(retired ? "retired" : "active", id),
-        text,
-      })),
-    );
-    const elapsedPerRecord = (performance.now() - started) / Math.max(1, batch.length);
-    batch.forEach(({ record, retired }, i) => {
-      if (!created[i]) {
-        result.skippedExisting++;
-        return;
+  const active = target.idsIn("active");
+  const retired = target.idsIn("retired");
+  const fresh = prepared.filter(({ record: { id } }) => {
+    const exists = active.has(id) || retired.has(id);
+    if (exists) result.skippedExisting++;
+    return !exists;
+  });
+  const total = prepared.length;
+  let done = result.skippedExisting;
+  const started = performance.now();
+  await createFilesExclusive(
+    io,
+    fresh.map(({ record: { id, text }, retired }) => ({
+      target: pathOf(retired ? "retired" : "active", id),
+      text,
+    })),
+    (i, created) => {
+      const { record, retired } = fresh[i] as (typeof fresh)[number];
+      done++;
+      if (!created) result.skippedExisting++;
+      else {
+        result.written++;
+        target.announce(
+          retired ? `retired/${record.id}.json` : `${record.id}.json`,
+          record.tree,
+          (performance.now() - started) / (i + 1),
+        );
       }
-      result.written++;
-      target.announce(
-        retired ? `retired/${record.id}.json` : `${record.id}.json`,
-        record.tree,
-        elapsedPerRecord,
-      );
-    });
-    onProgress?.(Math.min(start + IMPORT_BATCH, prepared.length), prepared.length);
-  }
+      if (done % PROGRESS_EVERY === 0) onProgress?.(done, total);
+    },
+  );
+  onProgress?.(total, total);
   return result;
 }
