@@ -57,7 +57,7 @@ export async function benchList(options: ListOptions): Promise<Comparison> {
   };
 
   let seen = 0;
-  const [baseline, cold, warmList, changed, named, floor] = await alternate(rounds, [
+  const [baseline, cold, warmList, changed, named, body, floor] = await alternate(rounds, [
     {
       label: "baseline",
       run: () => {
@@ -84,6 +84,11 @@ export async function benchList(options: ListOptions): Promise<Comparison> {
     },
     { label: "warm listNamedAgents", run: async () => service.listNamedAgents() },
     {
+      // What `list --all --json` sends: every agent's wire form, its lease state included.
+      label: "warm list body, all",
+      run: async () => service.listNamedAgentsBody({ all: true }),
+    },
+    {
       // What any exact cache must do: see every file's identity (an in-place edit changes nothing
       // else). Not a case of the registry: the floor of the warm ones.
       label: "floor: lstat each file",
@@ -97,6 +102,6 @@ export async function benchList(options: ListOptions): Promise<Comparison> {
     title: `list ${records} records`,
     items: records,
     baseline,
-    cases: [cold, warmList, changed, named, floor],
+    cases: [cold, warmList, changed, named, body, floor],
   };
 }

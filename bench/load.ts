@@ -495,7 +495,9 @@ async function serveMain(root: string, agentsBase: string): Promise<void> {
 /** The floor: a minimal node:http server answering the listing it precomputed at start. */
 async function floorMain(root: string, agentsBase: string): Promise<void> {
   const service = await RegistryService.open({ root, agentsBase, version: "bench" });
-  const body = JSON.stringify({ agents: (await service.listNamedAgents()).map(agentJson) });
+  const body = JSON.stringify({
+    agents: (await service.listNamedAgents()).map((r) => agentJson(r)),
+  });
   service.close();
   const server = http.createServer((_request, response) => {
     response.writeHead(200, { "content-type": "application/json; charset=utf-8" });

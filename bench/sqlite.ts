@@ -79,7 +79,8 @@ export async function benchSqlite(options: SqliteBenchOptions): Promise<Comparis
     },
     {
       label: "live listNamedAgents → agentJson + stringify",
-      run: async () => JSON.stringify({ agents: (await live.listNamedAgents()).map(agentJson) }),
+      run: async () =>
+        JSON.stringify({ agents: (await live.listNamedAgents()).map((r) => agentJson(r)) }),
     },
     { label: "live listNamedAgentsBody (cached)", run: () => live.listNamedAgentsBody() },
   ]);

@@ -60,6 +60,44 @@ const text = { type: "string" } as const;
 const textOrNull = { type: ["string", "null"] } as const;
 const ms = { type: "integer", description: "milliseconds since the Unix epoch" } as const;
 
+/** The JSON Schema of {@link LeaseHolderJson}. */
+export const LeaseHolderSchema = {
+  type: "object",
+  description:
+    "The process that holds an agent's lease (SPEC §15), as its lease file names it. Only what " +
+    "a renewal leaves unchanged: a renewal every few seconds changes no agent on the wire.",
+  properties: {
+    hostname: { type: "string", description: "the holder's host (empty: not recorded)" },
+    pid: { type: "integer", description: "the holder's process id (0: not recorded)" },
+    channel: { type: "string", description: "the holding program, e.g. `agentmux-registry`" },
+    version: { type: "string", description: "the holding program's version" },
+    block_id: { type: "string", description: "which part of the process holds it" },
+    session_id: textOrNull,
+    acquired_at_ms: {
+      ...ms,
+      description: "when the holder claimed the agent (ms since the epoch)",
+    },
+  },
+  required: ["hostname", "pid", "channel", "version", "block_id", "session_id", "acquired_at_ms"],
+  additionalProperties: false,
+} as const;
+/** Who holds an agent's lease: host, process, program and since when. */
+export type LeaseHolderJson = FromSchema<typeof LeaseHolderSchema>;
+
+/** The JSON Schema of {@link InUse}. */
+export const InUseSchema = {
+  type: "object",
+  description:
+    "The agent is in use: a live process holds its lease, so Continue is refused " +
+    "(`AGENT_IN_USE`). `holder` is null when the lease file cannot be read but is recent enough " +
+    "to hold the agent: someone holds it, and who is unknown.",
+  properties: { holder: { anyOf: [LeaseHolderSchema, { type: "null" }] } },
+  required: ["holder"],
+  additionalProperties: false,
+} as const;
+/** That an agent is in use, and by whom when its lease file says so. */
+export type InUse = FromSchema<typeof InUseSchema>;
+
 /** The JSON Schema of {@link Agent}. */
 export const AgentSchema = {
   type: "object",
@@ -81,6 +119,10 @@ export const AgentSchema = {
     last_launched_at_ms: ms,
     created_by_version: text,
     last_launched_by_version: text,
+    in_use: {
+      anyOf: [InUseSchema, { type: "null" }],
+      description: "null, or who holds the agent's lease now (not a field of the record)",
+    },
   },
   required: [
     "schema_version",
@@ -96,15 +138,22 @@ export const AgentSchema = {
     "last_launched_at_ms",
     "created_by_version",
     "last_launched_by_version",
+    "in_use",
   ],
   additionalProperties: false,
 } as const;
 
-/** An agent on the wire: a record's known fields, flat and snake_case, as on disk. */
+/**
+ * An agent on the wire: a record's known fields, flat and snake_case, as on disk, and whether a
+ * live process holds it now (`in_use`).
+ */
 export type Agent = FromSchema<typeof AgentSchema>;
 
-/** The wire form of a record: its known fields, flat (unknown fields are not sent). */
-export function agentJson(record: NamedAgentRecord): Agent {
+/**
+ * The wire form of a record: its known fields, flat (unknown fields are not sent), and `inUse`
+ * (the service's `inUse()` knows it; `null` when no live process holds the agent).
+ */
+export function agentJson(record: NamedAgentRecord, inUse: InUse | null = null): Agent {
   const { data } = record;
   return {
     schema_version: record.schema_version,
@@ -120,6 +169,7 @@ export function agentJson(record: NamedAgentRecord): Agent {
     last_launched_at_ms: data.last_launched_at_ms,
     created_by_version: data.created_by_version,
     last_launched_by_version: data.last_launched_by_version,
+    in_use: inUse,
   };
 }
 
@@ -145,7 +195,9 @@ export type SkippedFileJson = FromSchema<typeof SkippedFileSchema>;
 /** The JSON Schema of {@link ChangeEvent}. */
 export const ChangeEventSchema = {
   type: "object",
-  description: "One change to either tree, by any process.",
+  description:
+    "One change to either tree, by any process. A lease claimed, released, expired or left by " +
+    "a dead holder is an `updated` change of its agent (its `in_use`).",
   properties: {
     type: { type: "string", enum: ["created", "updated", "retired", "restored", "deleted"] },
     id: text,
@@ -415,6 +467,8 @@ export const ProblemSchema = {
         "working-dir-missing",
         "working-dir-escapes",
         "migration-incomplete",
+        "lease-unreadable",
+        "lease-expired",
       ],
     },
     subject: { type: "string", description: "the file (relative to the root) or agent concerned" },
@@ -440,7 +494,8 @@ export const DoctorReportSchema = {
     fixed: {
       type: "array",
       items: text,
-      description: "files a fix removed (stale temp and lock files only; never over HTTP)",
+      description:
+        "files a fix removed (stale temp and lock files, long-expired lease files; never over HTTP)",
     },
   },
   required: ["root", "agents_base", "active", "retired", "problems", "fixed"],
@@ -449,12 +504,92 @@ export const DoctorReportSchema = {
 /** What doctor found (`GET /api/doctor`). */
 export type DoctorReportJson = FromSchema<typeof DoctorReportSchema>;
 
+/** The JSON Schema of {@link LeaseJson}. */
+export const LeaseSchema = {
+  type: "object",
+  description: "One lease file of `<root>/leases/` (SPEC §15), judged now.",
+  properties: {
+    instance_id: text,
+    instance_name: {
+      type: ["string", "null"],
+      description: "the agent's name (null: no valid record of that id)",
+    },
+    tree: {
+      type: ["string", "null"],
+      enum: ["active", "retired", null],
+      description: "where the agent's record is (null: no valid record of that id)",
+    },
+    status: {
+      type: "string",
+      enum: ["live", "expired", "dead", "unreadable"],
+      description:
+        "live: held; expired: not renewed within the TTL; dead: its holder provably exited; " +
+        "unreadable: not a lease file this version can read",
+    },
+    holding: {
+      type: "boolean",
+      description: "whether it keeps others out now (live, or unreadable and recent)",
+    },
+    age_ms: {
+      type: "integer",
+      description: "since the last renewal (an unreadable file: since it was written)",
+    },
+    renewed_at_ms: { type: ["integer", "null"], description: "null when unreadable" },
+    epoch: {
+      type: ["string", "null"],
+      description: "the ownership generation, a decimal u64 (null when unreadable)",
+    },
+    holder: { anyOf: [LeaseHolderSchema, { type: "null" }] },
+    file: { type: "string", description: "relative to the registry root" },
+  },
+  required: [
+    "instance_id",
+    "instance_name",
+    "tree",
+    "status",
+    "holding",
+    "age_ms",
+    "renewed_at_ms",
+    "epoch",
+    "holder",
+    "file",
+  ],
+  additionalProperties: false,
+} as const;
+/** One lease file and what it means now (`leases --json`, `GET /api/leases`). */
+export type LeaseJson = FromSchema<typeof LeaseSchema>;
+
+/** The JSON Schema of {@link LeaseList}. */
+export const LeaseListSchema = {
+  type: "object",
+  description: "The agents' leases: the holding ones, or (`all`) every lease file.",
+  properties: { leases: { type: "array", items: LeaseSchema } },
+  required: ["leases"],
+  additionalProperties: false,
+} as const;
+/** The agents' leases (`leases --json`, `GET /api/leases`). */
+export type LeaseList = FromSchema<typeof LeaseListSchema>;
+
+export const LeasesQuerySchema = {
+  type: "object",
+  properties: {
+    all: {
+      type: "string",
+      enum: ["true", "false"],
+      description: "`true`: expired, dead and unreadable lease files too",
+    },
+  },
+} as const;
+export type LeasesQuery = FromSchema<typeof LeasesQuerySchema>;
+
 /**
  * The schemas the OpenAPI document names (`#/components/schemas/<name>`): wherever one of these
  * very objects appears in a route's schema, the document refers to it instead of repeating it.
  */
 export const NAMED_SCHEMAS = {
   Agent: AgentSchema,
+  InUse: InUseSchema,
+  LeaseHolder: LeaseHolderSchema,
   SkippedFile: SkippedFileSchema,
   ChangeEvent: ChangeEventSchema,
   Snapshot: SnapshotSchema,
@@ -472,6 +607,8 @@ export const NAMED_SCHEMAS = {
   Removed: RemovedSchema,
   Problem: ProblemSchema,
   DoctorReport: DoctorReportSchema,
+  Lease: LeaseSchema,
+  LeaseList: LeaseListSchema,
 } as const;
 
 /** The version of this contract, the OpenAPI document's `info.version`. */

@@ -8,6 +8,8 @@
  *   working directories, the change feed, doctor and the one-shot SQLite migration.
  * - The wire types ({@link Agent}, {@link ChangeEvent}, {@link ErrorBody} …) are the JSON the
  *   CLI's `--json` and the HTTP routes speak.
+ * - {@link LeaseStore} holds the agents' leases: at most one live process drives an agent, shared
+ *   with AgentMux's own lease files; an agent on the wire says who holds it (`in_use`).
  * - {@link SqliteInstanceStore} and {@link migrateFromSqliteOnce} are the SQLite side.
  *
  * This file is the whole public surface: everything else under `dist/` is internal and may
@@ -46,6 +48,14 @@ export {
   type ErrorBody,
   ErrorBodySchema,
   type FromSchema,
+  type InUse,
+  InUseSchema,
+  type LeaseHolderJson,
+  LeaseHolderSchema,
+  type LeaseJson,
+  type LeaseList,
+  LeaseListSchema,
+  LeaseSchema,
   type Moved,
   MovedSchema,
   type ProblemJson,
@@ -66,6 +76,8 @@ export { ERROR_TABLE, type ErrorCode, isRegistryError, RegistryError } from "./c
 export { isValidId } from "./core/ids.js";
 // Values of unknown fields: numbers JavaScript cannot reproduce exactly stay tokens.
 export { LosslessNumber } from "./core/json.js";
+// Leases (SPEC §15): the lease file's content and AgentMux's timings.
+export { LEASE_RENEW_MS, LEASE_TTL_MS, type Lease } from "./core/lease.js";
 export type { RefusalReason, UpsertOutcome } from "./core/merge.js";
 export type { PlainValue } from "./core/plain.js";
 // The record format (docs/FORMAT.md, docs/record.schema.json).
@@ -132,3 +144,13 @@ export {
   type SqliteInstanceStoreOptions,
   type WriteResult,
 } from "./sqlite/store.js";
+// The lease store: one live process per agent, beside the registry (`<root>/leases/`).
+export {
+  type ClaimOptions,
+  type LeaseHandle,
+  type LeaseHolder,
+  LeaseStore,
+  type LeaseStoreOptions,
+  type LeaseView,
+  type ProcessProbe,
+} from "./store/lease-store.js";

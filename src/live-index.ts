@@ -17,17 +17,24 @@
  * the directory alone; the watcher or the periodic full verification finds it. Without a working
  * watcher every answer is preceded by the full verified listing, as before the index existed.
  *
+ * Leases (SPEC §15) are part of each agent's wire form (`in_use`), so the index holds which agents
+ * are in use too, re-read at every verification (a handful of small files; none at all when
+ * `leases/` is absent). A lease expiring or its holder dying changes nothing on disk, so they are
+ * also re-judged on a timer of about the renew interval; the lease directory is watched once it
+ * exists, so a claim or a release reaches subscribers at once.
+ *
  * Nothing here can end the process: a verification that fails keeps the last good state and is
  * reported once per distinct error; a listener that throws is reported and the others still hear.
  */
 
 import { type FSWatcher, watch } from "node:fs";
-import { agentJson, type ChangeEvent, type ChangeType, type Snapshot } from "./api.js";
+import { agentJson, type ChangeEvent, type ChangeType, type InUse, type Snapshot } from "./api.js";
 import type { NamedAgentRecord } from "./core/schema.js";
 import { directoryIdentity, type Expected, type FileIdentity, sameIdentity } from "./io/files.js";
 import { RACY_MS, type SkippedFile, type TreeRead } from "./io/tree-reader.js";
 import { compareNewestFirst } from "./present.js";
 import type { Registry, Tree } from "./registry.js";
+import { sameInUse } from "./store/lease-views.js";
 
 export type ChangeListener = (changes: ChangeEvent[], snapshot: Snapshot) => void;
 
@@ -49,6 +56,16 @@ export interface FeedOptions {
   watch?: boolean;
   /** The racy window of directory stats (default `RACY_MS`); tests shorten it. */
   racyMs?: number;
+}
+
+/** Where the index learns which agents are in use, and how often it re-judges them. */
+export interface InUseSource {
+  /** The lease directory: watched once it exists. */
+  dir: string;
+  /** The agents in use now, by id (one look at the lease directory). */
+  read: () => Map<string, InUse>;
+  /** How often leases are re-judged without a hint (about the renew interval). */
+  everyMs: number;
 }
 
 export const reportToStderr = (message: string) => {
@@ -104,6 +121,12 @@ export class LiveIndex {
   private entries: Map<string, Entry> | null = new Map();
   private readonly listeners = new Set<ChangeListener>();
   private watchers: FSWatcher[] = [];
+  /** The agents in use, by id (empty without a lease source). */
+  private inUse = new Map<string, InUse>();
+  private leaseWatcher: FSWatcher | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private leaseFailure: string | undefined;
+  private readonly watchLeases: boolean;
   /** Whether both trees are watched: only then may an unchanged directory stat be trusted. */
   private watching = false;
   private pending: Promise<void> | null = null;
@@ -128,6 +151,7 @@ export class LiveIndex {
   constructor(
     private readonly registry: Registry,
     options: FeedOptions = {},
+    private readonly leases?: InUseSource,
   ) {
     this.debounceMs = options.debounceMs ?? 5;
     this.rescanMs = options.rescanMs ?? 2_000;
@@ -140,9 +164,11 @@ export class LiveIndex {
         // A reporter that throws must not take the index down with it.
       }
     };
+    this.watchLeases = options.watch !== false;
     if (options.watch !== false) this.startWatching();
     this.verifyNow(true);
     this.schedulePeriodic(this.rescanMs);
+    this.scheduleLeases();
   }
 
   /**
@@ -203,6 +229,23 @@ export class LiveIndex {
     return derived.newest;
   }
 
+  /** The agents in use, by id, as of the last verification. */
+  get agentsInUse(): ReadonlyMap<string, InUse> {
+    return this.inUse;
+  }
+
+  /** Who holds the agent now, or `null` (as of the last verification). */
+  inUseOf(id: string): InUse | null {
+    return this.inUse.get(id) ?? null;
+  }
+
+  /** After a claim or release of this process: re-read the leases now, and tell subscribers. */
+  noteLeasesChanged(): void {
+    if (this.closed) return;
+    const inUse = this.readInUse();
+    if (inUse !== this.inUse) this.apply(this.trees, inUse);
+  }
+
   /** A text derived from the current version, computed once per version and `key`. */
   cached(key: string, make: () => string): string {
     const { bodies } = this.current();
@@ -219,8 +262,8 @@ export class LiveIndex {
   snapshot(): Snapshot {
     const derived = this.current();
     derived.snapshot ??= {
-      active: this.active.map(agentJson),
-      retired: this.retired.map(agentJson),
+      active: this.active.map((r) => agentJson(r, this.inUseOf(r.data.instance_id))),
+      retired: this.retired.map((r) => agentJson(r, this.inUseOf(r.data.instance_id))),
       skipped: this.skipped,
     };
     return derived.snapshot;
@@ -294,8 +337,11 @@ export class LiveIndex {
     for (const watcher of this.watchers) watcher.close();
     this.watchers = [];
     this.watching = false;
+    this.leaseWatcher?.close();
+    this.leaseWatcher = undefined;
     clearTimeout(this.hinted);
     clearTimeout(this.periodic);
+    clearTimeout(this.leaseTimer);
   }
 
   private current() {
@@ -327,8 +373,69 @@ export class LiveIndex {
     }
   }
 
-  private hint(tree: Tree): void {
-    this.trees[tree].dirty = true;
+  /** Watches the lease directory once it exists (the first claim creates it). */
+  private watchLeaseDirectory(): void {
+    if (!this.leases || !this.watchLeases || this.leaseWatcher || this.closed) return;
+    try {
+      const watcher = watch(this.leases.dir, { persistent: false }, () => this.hint(null));
+      watcher.on("error", () => {
+        // The directory went: the timer watches it again once it is back.
+        watcher.close();
+        if (this.leaseWatcher === watcher) this.leaseWatcher = undefined;
+      });
+      this.leaseWatcher = watcher;
+    } catch {
+      // Absent (not yet created), or no watching here: the timer still re-judges every lease.
+    }
+  }
+
+  /** Re-judges leases every `everyMs`: expiry and dead holders leave no trace on disk. */
+  private scheduleLeases(): void {
+    if (!this.leases || this.closed) return;
+    this.watchLeaseDirectory();
+    this.leaseTimer = setTimeout(() => {
+      this.noteLeasesChanged();
+      this.scheduleLeases();
+    }, this.leases.everyMs);
+    this.leaseTimer.unref();
+  }
+
+  /**
+   * The agents in use now; the current map itself when nothing changed on the wire (or when the
+   * lease directory cannot be read: the last good state stays, reported once per distinct error).
+   */
+  private readInUse(): Map<string, InUse> {
+    if (!this.leases) return this.inUse;
+    let next: Map<string, InUse>;
+    try {
+      next = this.leases.read();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (message !== this.leaseFailure) {
+        this.leaseFailure = message;
+        this.report(`live index: the leases could not be read (keeping the last view): ${message}`);
+      }
+      return this.inUse;
+    }
+    this.leaseFailure = undefined;
+    if (next.size === this.inUse.size) {
+      let same = true;
+      for (const [id, inUse] of next) {
+        if (!sameInUse(inUse, this.inUse.get(id))) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return this.inUse;
+    }
+    return next;
+  }
+
+  /** A hint from a watcher: `tree`'s directory, or (`null`) the lease directory changed. */
+  private hint(tree: Tree | null): void {
+    if (tree) this.trees[tree].dirty = true;
+    // The root changed: perhaps the first claim just created the lease directory.
+    if (tree === "active") this.watchLeaseDirectory();
     if (this.hinted !== undefined || this.closed) return;
     this.hinted = setTimeout(() => {
       this.hinted = undefined;
@@ -389,7 +496,8 @@ export class LiveIndex {
         active: reads.active ?? this.trees.active,
         retired: reads.retired ?? this.trees.retired,
       };
-      if (reads.active || reads.retired) this.apply(next);
+      const inUse = this.readInUse();
+      if (reads.active || reads.retired || inUse !== this.inUse) this.apply(next, inUse);
       if (this.failure !== undefined) {
         this.failure = undefined;
         this.report("change feed: rescans work again");
@@ -405,16 +513,25 @@ export class LiveIndex {
     }
   }
 
-  /** Replaces the state with `next`, diffing it by id; tells listeners what changed. */
-  private apply(next: Record<Tree, { records: NamedAgentRecord[]; skipped: SkippedFile[] }>) {
+  /**
+   * Replaces the state with `next` and the agents in use with `inUse`, diffing them by id; tells
+   * listeners what changed. A change of an agent's `in_use` alone is an `updated` change.
+   */
+  private apply(
+    next: Record<Tree, { records: NamedAgentRecord[]; skipped: SkippedFile[] }>,
+    inUse: Map<string, InUse> = this.inUse,
+  ) {
     const sameRecords =
       sameItems(next.active.records, this.trees.active.records) &&
       sameItems(next.retired.records, this.trees.retired.records);
     const skippedChanged =
       !sameItems(next.active.skipped, this.trees.active.skipped) ||
       !sameItems(next.retired.skipped, this.trees.retired.skipped);
-    if (sameRecords && !skippedChanged) return;
+    const leasesChanged = inUse !== this.inUse;
+    if (sameRecords && !skippedChanged && !leasesChanged) return;
     const changes: ChangeEvent[] = [];
+    const wire = (id: string, entry: Entry) => agentJson(entry.record, inUse.get(id) ?? null);
+    const inUseChanged = (id: string) => !sameInUse(this.inUse.get(id), inUse.get(id));
     if (!sameRecords && this.listeners.size === 0) {
       // Nobody to tell: the map of ids is rebuilt only when something needs it.
       this.entries = null;
@@ -427,16 +544,25 @@ export class LiveIndex {
         if (!was) type = now.tree === "active" ? "created" : "retired";
         else if (was.tree !== now.tree) type = now.tree === "retired" ? "retired" : "restored";
         else if (was.record !== now.record && !sameWire(was.record, now.record)) type = "updated";
-        if (type) changes.push({ type, id, tree: now.tree, agent: agentJson(now.record) });
+        else if (leasesChanged && inUseChanged(id)) type = "updated";
+        if (type) changes.push({ type, id, tree: now.tree, agent: wire(id, now) });
       }
       for (const id of before.keys())
         if (!after.has(id)) changes.push({ type: "deleted", id, tree: null, agent: null });
       this.entries = after;
+    } else if (leasesChanged && this.listeners.size > 0) {
+      const entries = this.entryMap();
+      for (const id of new Set([...this.inUse.keys(), ...inUse.keys()])) {
+        const entry = entries.get(id);
+        if (entry && inUseChanged(id))
+          changes.push({ type: "updated", id, tree: entry.tree, agent: wire(id, entry) });
+      }
     }
     for (const tree of TREES) {
       this.trees[tree].records = next[tree].records;
       this.trees[tree].skipped = next[tree].skipped;
     }
+    this.inUse = inUse;
     this.version++;
     if (changes.length === 0 && !skippedChanged) return;
     if (this.listeners.size === 0) return;

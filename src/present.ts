@@ -42,3 +42,22 @@ export function relativeTime(ms: number, now: number): string {
   const amount = `${Math.round(value)} ${unit}`;
   return past ? `${amount} ago` : `in ${amount}`;
 }
+
+interface Holder {
+  hostname: string;
+  pid: number;
+  channel: string;
+  version: string;
+}
+
+/**
+ * Who holds an agent's lease, for people: `box · pid 4242 · agentmux 0.34.1` (parts a lease file
+ * did not record are left out); `null` is a holder whose lease file cannot be read.
+ */
+export function holderText(holder: Holder | null): string {
+  if (!holder) return "unknown holder (its lease file cannot be read)";
+  const program = [holder.channel || "another program", holder.version].filter(Boolean).join(" ");
+  return [holder.hostname, holder.pid === 0 ? "" : `pid ${holder.pid}`, program]
+    .filter(Boolean)
+    .join(" · ");
+}

@@ -8,17 +8,18 @@
 import { randomUUID } from "node:crypto";
 import { realpathSync, rmdirSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
-import { agentJson, type ChangeEvent, type Snapshot } from "./api.js";
+import { agentJson, type ChangeEvent, type InUse, type LeaseJson, type Snapshot } from "./api.js";
 import { RegistryError } from "./core/errors.js";
 import { checkId, idProblem } from "./core/ids.js";
 import { checkField, checkName } from "./core/input.js";
+import { LEASES_DIR } from "./core/lease.js";
 import { prepareRecord } from "./core/merge.js";
 import type { NamedAgentRecord } from "./core/schema.js";
-import { makeDirectories } from "./io/files.js";
+import { makeDirectories, sleep } from "./io/files.js";
 import { errnoCode, realFs } from "./io/fs.js";
 import { loadOrCreateToken } from "./io/token-file.js";
-import { type FeedOptions, LiveIndex } from "./live-index.js";
-import { compareNewestFirst } from "./present.js";
+import { type FeedOptions, type InUseSource, LiveIndex } from "./live-index.js";
+import { compareNewestFirst, holderText, relativeTime } from "./present.js";
 import { type OddFile, Registry, type ScanResult, type SkippedFile } from "./registry.js";
 import {
   findSources,
@@ -28,13 +29,16 @@ import {
   markerIsCurrent,
   migrateFromSqliteOnce,
 } from "./sqlite/migrate.js";
+import { LEASE_REPORT_AFTER_MS, removeExpiredLease, scanLeaseTree } from "./store/lease-repair.js";
 import {
   describeHolder,
   holderData,
   type LeaseHandle,
   LeaseStore,
   type LeaseStoreOptions,
+  type LeaseView,
 } from "./store/lease-store.js";
+import { inUseByAgent, leaseJson } from "./store/lease-views.js";
 
 /** How many agents {@link RegistryService.listNamedAgents} returns when no limit is given. */
 export const DEFAULT_LIST_LIMIT = 200;
@@ -77,6 +81,8 @@ export interface LocatedAgent {
   retired: boolean;
   /** `(source_agents_base ?? agents base)/working_dir`, not checked. */
   workingDirPath: string;
+  /** Who holds the agent's lease now (SPEC §15), or `null`. */
+  inUse: InUse | null;
 }
 
 /** An agent as launched and the working directory to launch in. */
@@ -103,7 +109,9 @@ export type ProblemKind =
   | "odd-entry"
   | "working-dir-missing"
   | "working-dir-escapes"
-  | "migration-incomplete";
+  | "migration-incomplete"
+  | "lease-unreadable"
+  | "lease-expired";
 
 /** One problem `doctor` found, with its fix. */
 export interface Problem {
@@ -122,7 +130,7 @@ export interface DoctorReport {
   active: number;
   retired: number;
   problems: Problem[];
-  /** Files `fix` removed (stale temp and lock files only). */
+  /** Files `fix` removed (stale temp and lock files, and lease files expired long ago). */
   fixed: string[];
 }
 
@@ -155,7 +163,7 @@ export class RegistryService {
     registry.on("loaded", (event) => {
       this.skippedInLastListing = event.skipped_count;
     });
-    if (options.live) this.index = new LiveIndex(registry, this.feedOptions);
+    if (options.live) this.index = new LiveIndex(registry, this.feedOptions, this.inUseSource());
   }
 
   /** Opens the registry at `options.root` (creating it if missing) behind a service. */
@@ -187,6 +195,59 @@ export class RegistryService {
     return this.leaseStore;
   }
 
+  /** How the live index learns which agents are in use. */
+  private inUseSource(): InUseSource {
+    return {
+      dir: this.leases.dir,
+      read: () => inUseByAgent(this.leases.inspect()),
+      everyMs: this.leases.renewMs,
+    };
+  }
+
+  /**
+   * The agents a live process holds now (SPEC §15), by id: one look at `<root>/leases/` without
+   * taking any lock (from the live index when there is one). For display: a decision goes
+   * through the lease store's critical section.
+   */
+  async agentsInUse(): Promise<ReadonlyMap<string, InUse>> {
+    await this.freshIndex();
+    return this.inUseNow();
+  }
+
+  /** The index's view of the leases (as fresh as its last verification), or the disk's. */
+  private inUseNow(): ReadonlyMap<string, InUse> {
+    if (this.index) return this.index.agentsInUse;
+    try {
+      return inUseByAgent(this.leases.inspect());
+    } catch {
+      // A lease tree that cannot be listed (a file named `leases`, no permission) must not take
+      // the listings down: they show no holder, `doctor` says what is wrong, and a claim or a
+      // continue still decides inside the critical section.
+      return new Map();
+    }
+  }
+
+  /**
+   * The agents' leases, by agent id: those that hold their agent now, or (`all`) every lease
+   * file with its status — expired, its holder dead, or unreadable. Read without any lock.
+   */
+  async listLeases(options: { all?: boolean } = {}): Promise<LeaseJson[]> {
+    const scan = await this.scan();
+    const agents = new Map<string, { name: string; tree: AgentTree }>();
+    for (const [tree, records] of [
+      ["retired", scan.retired],
+      ["active", scan.active],
+    ] as const) {
+      for (const { data } of records)
+        agents.set(data.instance_id, { name: data.instance_name, tree });
+    }
+    return this.leases
+      .inspect()
+      .filter((view) => options.all || view.holding)
+      .sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0))
+      .map((view) => leaseJson(view, agents.get(view.instanceId)));
+  }
+
   /** How many files the last listing of this process left out (see `doctor`). */
   get skippedCount(): number {
     return this.index ? this.index.skipped.length : this.skippedInLastListing;
@@ -213,7 +274,7 @@ export class RegistryService {
   subscribe(
     listener: (changes: ChangeEvent[], snapshot: Snapshot) => void,
   ): Promise<{ snapshot: Snapshot; unsubscribe: () => void }> {
-    this.index ??= new LiveIndex(this.registry, this.feedOptions);
+    this.index ??= new LiveIndex(this.registry, this.feedOptions, this.inUseSource());
     return this.index.subscribe(listener);
   }
 
@@ -227,11 +288,12 @@ export class RegistryService {
     options: { definitionId?: string; limit?: number; all?: boolean } = {},
   ): Promise<string> {
     const index = await this.freshIndex();
-    if (!index) return agentsBody(await this.listNamedAgents(options));
+    if (!index) return agentsBody(await this.listNamedAgents(options), await this.agentsInUse());
     const limit = options.all ? Number.POSITIVE_INFINITY : listLimit(options.limit);
     const key = JSON.stringify([options.definitionId ?? null, limit]);
+    // The index's version changes with the leases too: a cached body never shows a stale `in_use`.
     return index.cached(key, () =>
-      agentsBody(pickNamed(index.newestFirst(), options.definitionId, limit)),
+      agentsBody(pickNamed(index.newestFirst(), options.definitionId, limit), index.agentsInUse),
     );
   }
 
@@ -260,13 +322,16 @@ export class RegistryService {
 
   /** Where an agent found by `resolveAgent` lives: its tree and its working directory's path. */
   async locate(record: NamedAgentRecord, retired?: boolean): Promise<LocatedAgent> {
+    const id = record.data.instance_id;
     return {
       record,
-      retired: retired ?? !(await this.registry.exists(record.data.instance_id)),
+      retired: retired ?? !(await this.registry.exists(id)),
       workingDirPath: resolve(
         record.data.source_agents_base ?? this.registry.agentsBase,
         record.data.working_dir,
       ),
+      // Callers found the record a moment ago (the index verified then): no second verification.
+      inUse: this.inUseNow().get(id) ?? null,
     };
   }
 
@@ -323,7 +388,8 @@ export class RegistryService {
   /**
    * Resolves and checks the agent's working directory, then records the launch. A held session id
    * is replaced only by a new one, never by nothing. `AGENT_IN_USE` while another live process
-   * holds the agent's lease, unless `lease` is this caller's own claim (see {@link claimAgent}).
+   * holds the agent's lease, unless `lease` is this caller's own claim
+   * (see {@link RegistryService.claimAgent}).
    */
   async continueAgent(
     id: string,
@@ -355,11 +421,16 @@ export class RegistryService {
     options: { blockId: string; sessionId?: string | null },
   ): Promise<LeaseHandle> {
     const record = await this.requireActive(id);
+    let handle: LeaseHandle;
     try {
-      return await this.leases.claim(id, options.blockId, { sessionId: options.sessionId ?? null });
+      handle = await this.leases.claim(id, options.blockId, {
+        sessionId: options.sessionId ?? null,
+      });
     } catch (error) {
       throw withAgentName(error, record);
     }
+    this.index?.noteLeasesChanged();
+    return handle;
   }
 
   /** `AGENT_IN_USE` when another live process holds the agent. */
@@ -532,7 +603,8 @@ export class RegistryService {
 
   /**
    * Everything wrong on disk, each with a one-line fix. Changes nothing, except that `fix` removes
-   * stale temp and lock files (the only repair that can never lose data).
+   * stale temp and lock files and lease files that expired long ago (repairs that can never lose
+   * data: a lease that expired holds nothing).
    */
   async doctor(options: { fix?: boolean } = {}): Promise<DoctorReport> {
     const scan = await this.scan();
@@ -575,7 +647,11 @@ export class RegistryService {
       }
     }
     const fixed = options.fix
-      ? [...this.registry.sweep().removed, ...this.registry.removeOddEntries()]
+      ? [
+          ...this.registry.sweep().removed,
+          ...this.registry.removeOddEntries(),
+          ...(await this.removeExpiredLeases()),
+        ]
       : [];
     for (const file of this.registry.staleFiles()) {
       problems.push({
@@ -586,6 +662,7 @@ export class RegistryService {
       });
     }
     for (const entry of this.registry.oddEntries()) problems.push(oddEntryProblem(entry));
+    problems.push(...this.leaseProblems(scan));
     const migration = await this.migrationProblem();
     if (migration) problems.push(migration);
     return {
@@ -596,6 +673,109 @@ export class RegistryService {
       problems,
       fixed,
     };
+  }
+
+  /** The lease tree's problems (SPEC §15): unreadable and long-expired leases, odd entries. */
+  private leaseProblems(scan: ScanResult): Problem[] {
+    const names = new Map<string, string>();
+    for (const record of [...scan.retired, ...scan.active])
+      names.set(record.data.instance_id, agentLabel(record));
+    const label = (id: string) => names.get(id) ?? `${id} (no such agent)`;
+    const ttl = this.leases.ttlMs;
+    const problems: Problem[] = [];
+    const odd = new Set<string>();
+    let findings: ReturnType<typeof scanLeaseTree>;
+    let views: LeaseView[];
+    try {
+      findings = scanLeaseTree(this.writeContext(), this.root);
+      views = findings.some((finding) => finding.kind === "not-a-directory")
+        ? []
+        : this.leases.inspect();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      return [
+        {
+          kind: "odd-entry",
+          subject: LEASES_DIR,
+          message: `the lease directory cannot be read: ${message}`,
+          fix: `give ${join(this.root, LEASES_DIR)} back to its owner and make it readable (chmod 700)`,
+        },
+      ];
+    }
+    for (const finding of findings) {
+      odd.add(finding.file);
+      problems.push(
+        finding.kind === "not-a-directory"
+          ? {
+              kind: "odd-entry",
+              subject: finding.file,
+              message: `${finding.file} is not a directory, where the lease directory belongs: no agent can be claimed`,
+              fix: `move ${join(this.root, finding.file)} elsewhere`,
+            }
+          : {
+              kind: "odd-entry",
+              subject: finding.file,
+              message:
+                `${finding.file} is a ${finding.what}, where only lease, lock and epoch files belong` +
+                (finding.blocks === null
+                  ? ""
+                  : `: claims of ${label(finding.blocks)} may fail while it is there`),
+              fix: `move what is in ${join(this.root, finding.file)} elsewhere, then remove it`,
+            },
+      );
+    }
+    for (const view of views) {
+      if (odd.has(view.file)) continue;
+      const agent = label(view.instanceId);
+      if (view.status === "unreadable") {
+        problems.push({
+          kind: "lease-unreadable",
+          subject: view.file,
+          message:
+            `${view.file}: the lease of ${agent} cannot be read as a lease` +
+            (view.holding
+              ? `: until it is ${ttl / 1000} s old, nobody can claim the agent`
+              : " (it holds nothing: the next claim replaces it)"),
+          fix: `if no program runs ${agent}, remove ${join(this.root, view.file)}`,
+        });
+      } else if (view.status !== "live" && view.ageMs > Math.max(ttl, LEASE_REPORT_AFTER_MS)) {
+        const holder = view.lease ? ` by ${holderText(view.lease)}` : "";
+        const now = this.now();
+        problems.push({
+          kind: "lease-expired",
+          subject: view.file,
+          message: `${view.file}: the lease of ${agent}${holder} expired long ago (last renewed ${relativeTime(now - view.ageMs, now)}); it holds nothing`,
+          fix: "agentmux-registry doctor --fix (removes it; it holds nothing)",
+        });
+      }
+    }
+    return problems;
+  }
+
+  /** `doctor --fix`: the lease files expired long ago, each re-judged under its agent's lock. */
+  private async removeExpiredLeases(): Promise<string[]> {
+    const removed: string[] = [];
+    let views: LeaseView[];
+    try {
+      views = this.leases.inspect();
+    } catch {
+      return removed; // the report that follows says why
+    }
+    for (const view of views) {
+      if (view.status === "live" || view.status === "unreadable") continue;
+      if (view.ageMs <= LEASE_REPORT_AFTER_MS) continue;
+      const gone = await removeExpiredLease(this.writeContext(), this.root, view.instanceId, {
+        olderThanMs: LEASE_REPORT_AFTER_MS,
+        ttlMs: this.leases.ttlMs,
+        now: this.now,
+      });
+      if (gone) removed.push(view.file);
+    }
+    return removed;
+  }
+
+  private writeContext() {
+    return { fs: this.registry.fsOps, platform: process.platform, sleep };
   }
 
   /** One tree's valid records: from the live index when there is one, else from the disk. */
@@ -692,8 +872,13 @@ function pickNamed(
   return matching;
 }
 
-function agentsBody(records: readonly NamedAgentRecord[]): string {
-  return JSON.stringify({ agents: records.map(agentJson) });
+function agentsBody(
+  records: readonly NamedAgentRecord[],
+  inUse: ReadonlyMap<string, InUse>,
+): string {
+  return JSON.stringify({
+    agents: records.map((record) => agentJson(record, inUse.get(record.data.instance_id) ?? null)),
+  });
 }
 
 function listLimit(limit: number | undefined): number {

@@ -112,6 +112,7 @@ test("every route is documented, with its schemas, and its access is what the do
     "post /api/agents/{id}/rename",
     "get /api/trash",
     "get /api/doctor",
+    "get /api/leases",
     "get /api/events",
     "get /api/openapi.json",
     "get /",
@@ -119,7 +120,7 @@ test("every route is documented, with its schemas, and its access is what the do
     "get /app.js",
   ])
     assert.ok(documented.has(route), `${route} is documented`);
-  assert.equal(documented.size, 15, [...documented].join(", "));
+  assert.equal(documented.size, 16, [...documented].join(", "));
 
   // The component schemas are valid JSON Schema 2020-12 (the dialect of OpenAPI 3.1), and every
   // reference resolves.

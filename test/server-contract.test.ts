@@ -92,7 +92,7 @@ describe("one wire contract", () => {
     const list = await call("GET", "/api/agents", "/api/agents?limit=0");
     assert.deepEqual(
       list.json.agents,
-      (await service.listNamedAgents()).map(agentJson),
+      (await service.listNamedAgents()).map((r) => agentJson(r)),
       "the listing keeps every field",
     );
     const one = await call("GET", "/api/agents/{id}", "/api/agents/old");
@@ -123,7 +123,10 @@ describe("one wire contract", () => {
       { id, moved: 1 },
     );
     const trash = await call("GET", "/api/trash", "/api/trash");
-    assert.deepEqual(trash.json.agents, (await service.listRetired()).map(agentJson));
+    assert.deepEqual(
+      trash.json.agents,
+      (await service.listRetired()).map((r) => agentJson(r)),
+    );
     assert.deepEqual(
       (await call("POST", "/api/agents/{id}/restore", `/api/agents/${id}/restore`)).json,
       { id, moved: 1 },

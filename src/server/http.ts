@@ -41,6 +41,7 @@ import { agentRoutes } from "./routes/agents.js";
 import type { RouteConfig, RouteContext } from "./routes/context.js";
 import { doctorRoutes } from "./routes/doctor.js";
 import { eventRoutes } from "./routes/events.js";
+import { leaseRoutes } from "./routes/leases.js";
 import { openApiRoutes } from "./routes/openapi.js";
 import { pageRoutes } from "./routes/page.js";
 import { trashRoutes } from "./routes/trash.js";
@@ -301,6 +302,7 @@ export function buildHttp(options: HttpOptions): FastifyInstance {
   app.register(agentRoutes, { ...context, ...api });
   app.register(trashRoutes, { ...context, ...api });
   app.register(doctorRoutes, { ...context, ...api });
+  app.register(leaseRoutes, { ...context, ...api });
   app.register(eventRoutes, { ...context, ...api });
   app.register(openApiRoutes, { document: () => (document ??= openApiDocument(routes)), ...api });
 

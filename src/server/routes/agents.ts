@@ -93,8 +93,8 @@ export async function agentRoutes(app: FastifyInstance, { service }: RouteContex
       },
     },
     async (request) => {
-      const { record, retired, workingDirPath } = await service.getAgent(request.params.id);
-      return { agent: agentJson(record), working_dir_path: workingDirPath, retired };
+      const { record, retired, workingDirPath, inUse } = await service.getAgent(request.params.id);
+      return { agent: agentJson(record, inUse), working_dir_path: workingDirPath, retired };
     },
   );
 

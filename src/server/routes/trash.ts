@@ -15,6 +15,11 @@ export async function trashRoutes(app: FastifyInstance, { service }: RouteContex
         response: { 200: AgentListSchema, ...ERROR_RESPONSES },
       },
     },
-    async () => ({ agents: (await service.listRetired()).map(agentJson) }),
+    async () => {
+      const [retired, inUse] = [await service.listRetired(), await service.agentsInUse()];
+      return {
+        agents: retired.map((record) => agentJson(record, inUse.get(record.data.instance_id))),
+      };
+    },
   );
 }

@@ -1,0 +1,132 @@
+/**
+ * `doctor` for the lease tree (`<root>/leases/`, SPEC §15): what does not belong there, and the
+ * one repair it makes — removing a lease file that expired long ago, re-judged inside that
+ * agent's critical section (the same `flock` every lease operation takes), so a claim racing the
+ * repair is never undone. Lock and epoch files are never removed: SPEC §15 forbids it.
+ */
+
+import { join } from "node:path";
+import { isValidId } from "../core/ids.js";
+import { LEASES_DIR, leaseAge, MAX_LEASE_BYTES, parseLease } from "../core/lease.js";
+import {
+  fsyncDirectory,
+  ioError,
+  listDirectory,
+  readEntry,
+  sleep,
+  TEMP_PREFIX,
+  type WriteContext,
+} from "../io/files.js";
+import { withFileLock } from "../io/flock.js";
+import { errnoCode } from "../io/fs.js";
+
+/**
+ * An expired lease file is reported, and removed by `doctor --fix`, once it was last renewed this
+ * long ago: a holder that crashed leaves one behind, which harms nobody (the next claim takes it
+ * over); only one left for an hour is worth a line.
+ */
+export const LEASE_REPORT_AFTER_MS = 60 * 60_000;
+
+const LEASE_SUFFIX = ".lease.json";
+const LOCK_SUFFIX = ".lock";
+const EPOCH_SUFFIX = ".epoch";
+const RUST_TEMP_PREFIX = ".registry-tmp-";
+
+/** Something in the lease tree a person should look at. Files are relative to the root. */
+export type LeaseTreeFinding =
+  | { kind: "not-a-directory"; file: string }
+  | { kind: "odd"; file: string; what: string; blocks: string | null };
+
+/**
+ * What does not belong in `<root>/leases/`: a non-directory at that name, entries other than
+ * `<id>.lease.json`, `<id>.lock`, `<id>.epoch` and temp files, and anything but a regular file at
+ * one of those names. (Stale temp files are the sweep's, as in the trees.)
+ */
+export function scanLeaseTree(ctx: WriteContext, root: string): LeaseTreeFinding[] {
+  const dir = join(root, LEASES_DIR);
+  let stat: ReturnType<WriteContext["fs"]["lstatSync"]>;
+  try {
+    stat = ctx.fs.lstatSync(dir);
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return [];
+    throw ioError("stat", dir, error);
+  }
+  if (!stat?.isDirectory()) return [{ kind: "not-a-directory", file: LEASES_DIR }];
+  const findings: LeaseTreeFinding[] = [];
+  for (const entry of listDirectory(ctx.fs, dir)) {
+    const { name } = entry;
+    const file = `${LEASES_DIR}/${name}`;
+    const temp = name.startsWith(TEMP_PREFIX) || name.startsWith(RUST_TEMP_PREFIX);
+    const id = leaseFileId(name);
+    if (!temp && id === undefined) {
+      findings.push({ kind: "odd", file, what: entryKind(ctx, join(dir, name)), blocks: null });
+      continue;
+    }
+    if (!entry.isFile) {
+      const blocks = id === undefined ? null : id;
+      findings.push({ kind: "odd", file, what: entryKind(ctx, join(dir, name)), blocks });
+    }
+  }
+  return findings;
+}
+
+/** The agent id in a lease, lock or epoch file name, if `name` is one. */
+function leaseFileId(name: string): string | undefined {
+  for (const suffix of [LEASE_SUFFIX, LOCK_SUFFIX, EPOCH_SUFFIX]) {
+    if (!name.endsWith(suffix)) continue;
+    const id = name.slice(0, -suffix.length);
+    return isValidId(id) ? id : undefined;
+  }
+  return undefined;
+}
+
+function entryKind(ctx: WriteContext, path: string): string {
+  try {
+    const stat = ctx.fs.lstatSync(path);
+    if (stat.isFile()) return "file";
+    if (stat.isDirectory()) return "directory";
+    if (stat.isSymbolicLink()) return "symlink";
+    if (stat.isFIFO()) return "FIFO";
+    return "special file";
+  } catch {
+    return "entry";
+  }
+}
+
+/**
+ * Removes the agent's lease file if, read inside its critical section, it is a readable lease
+ * last renewed more than `olderThanMs` ago (and more than `ttlMs`, so it holds nothing). Returns
+ * whether it did. An unreadable lease file is never removed: it is evidence, and a claim replaces
+ * it once it is older than the TTL.
+ */
+export async function removeExpiredLease(
+  ctx: WriteContext,
+  root: string,
+  id: string,
+  options: { olderThanMs: number; ttlMs: number; now: () => number; lockTimeoutMs?: number },
+): Promise<boolean> {
+  if (!isValidId(id)) return false;
+  const dir = join(root, LEASES_DIR);
+  const path = join(dir, `${id}${LEASE_SUFFIX}`);
+  return withFileLock(
+    ctx.fs,
+    join(dir, `${id}${LOCK_SUFFIX}`),
+    { timeoutMs: options.lockTimeoutMs ?? 10_000, sleep },
+    () => {
+      const read = readEntry(ctx.fs, path, MAX_LEASE_BYTES);
+      if (read.kind !== "bytes") return false;
+      const lease = parseLease(read.bytes);
+      if (!lease) return false;
+      const age = leaseAge(options.now(), lease.renewed_at_ms);
+      if (age <= options.ttlMs || age <= options.olderThanMs) return false;
+      try {
+        ctx.fs.unlinkSync(path);
+      } catch (error) {
+        if (errnoCode(error) === "ENOENT") return false;
+        throw ioError("remove", path, error);
+      }
+      fsyncDirectory(ctx, dir);
+      return true;
+    },
+  );
+}
