@@ -45,6 +45,8 @@ test("--json output of each command is the HTTP route's answer schema", async (t
   await json(["restore", id], "Moved");
   await json(["delete", id, "--yes"], "Removed");
   await json(["doctor"], "DoctorReport");
+  await json(["leases"], "LeaseList");
+  await json(["leases", "--all"], "LeaseList");
   // `continue --json` is the HTTP answer without `resume_command` (the CLI's `--exec` is that).
   const continued = await box.cli(["--json", "continue", "one"]);
   assert.equal(continued.code, 0, continued.stderr);

@@ -13,16 +13,18 @@ import { agentTable } from "./format.js";
 
 /**
  * A listing (`list`, `trash`): `{ agents }` with `--json`, else a table (or `empty`), then the
- * pointer to `doctor` when the listing skipped files.
+ * pointer to `doctor` when the listing skipped files. Agents a live process holds are marked.
  */
-export function printAgents(
+export async function printAgents(
   ctx: CliContext,
   service: RegistryService,
   agents: readonly NamedAgentRecord[],
   empty: string,
-): void {
-  ctx.out.result({ agents: agents.map(agentJson) }, () =>
-    agents.length === 0 ? empty : agentTable(agents, ctx.now(), ctx.out.colors),
+): Promise<void> {
+  const inUse = await service.agentsInUse();
+  ctx.out.result(
+    { agents: agents.map((record) => agentJson(record, inUse.get(record.data.instance_id))) },
+    () => (agents.length === 0 ? empty : agentTable(agents, inUse, ctx.now(), ctx.out.colors)),
   );
   ctx.out.skipped(service.skippedCount);
 }

@@ -6,8 +6,9 @@
 
 import Table from "cli-table3";
 import type { createColors } from "picocolors";
+import type { InUse } from "../api.js";
 import type { NamedAgentRecord } from "../core/schema.js";
-import { relativeTime } from "../present.js";
+import { holderText, relativeTime } from "../present.js";
 
 export type Colors = ReturnType<typeof createColors>;
 
@@ -36,15 +37,38 @@ export const printable = (text: string): string =>
 export const agentLabel = (record: NamedAgentRecord): string =>
   `${printable(record.data.instance_name)} (${record.data.instance_id})`;
 
+/**
+ * The agents as a table; an `IN USE` column (who holds each) is added when a live process holds
+ * any of them.
+ */
 export function agentTable(
   records: readonly NamedAgentRecord[],
+  inUse: ReadonlyMap<string, InUse>,
   now: number,
   colors: Colors,
 ): string {
+  const held = records.some((record) => inUse.has(record.data.instance_id));
+  const head = ["NAME", "DEFINITION", "IDENTITY", "MEMORY", "LAST LAUNCHED", "WORKING DIR", "ID"];
+  const rows = records.map(({ data }) => {
+    const row = [
+      printable(data.instance_name),
+      printable(data.definition_id),
+      printable(data.identity_id ?? "-"),
+      printable(data.memory_id ?? "-"),
+      relativeTime(data.last_launched_at_ms, now),
+      printable(data.working_dir),
+      colors.dim(data.instance_id),
+    ];
+    if (held) row.push(inUseText(inUse.get(data.instance_id) ?? null, colors));
+    return row;
+  });
+  return textTable(held ? [...head, "IN USE"] : head, rows, colors);
+}
+
+/** Columns aligned by spaces, no borders, a bold header; cells are printable already. */
+export function textTable(head: readonly string[], rows: string[][], colors: Colors): string {
   const table = new Table({
-    head: ["NAME", "DEFINITION", "IDENTITY", "MEMORY", "LAST LAUNCHED", "WORKING DIR", "ID"].map(
-      (h) => colors.bold(h),
-    ),
+    head: head.map((h) => colors.bold(h)),
     style: { head: [], border: [], compact: true, "padding-left": 0, "padding-right": 2 },
     chars: {
       top: "",
@@ -64,17 +88,7 @@ export function agentTable(
       middle: "",
     },
   });
-  for (const { data } of records) {
-    table.push([
-      printable(data.instance_name),
-      printable(data.definition_id),
-      printable(data.identity_id ?? "-"),
-      printable(data.memory_id ?? "-"),
-      relativeTime(data.last_launched_at_ms, now),
-      printable(data.working_dir),
-      colors.dim(data.instance_id),
-    ]);
-  }
+  table.push(...rows);
   return table
     .toString()
     .split("\n")
@@ -82,8 +96,19 @@ export function agentTable(
     .join("\n");
 }
 
+/** Who holds an agent (`-`: nobody), for a table cell. */
+function inUseText(inUse: InUse | null, colors: Colors): string {
+  return inUse ? colors.yellow(printable(holderText(inUse.holder))) : "-";
+}
+
 /** `key: value` lines for one agent. */
-export function agentDetails(record: NamedAgentRecord, workingDir: string, now: number): string {
+export function agentDetails(
+  record: NamedAgentRecord,
+  workingDir: string,
+  inUse: InUse | null,
+  now: number,
+  colors: Colors,
+): string {
   const { data } = record;
   const rows: [string, string][] = [
     ["id", data.instance_id],
@@ -103,6 +128,15 @@ export function agentDetails(record: NamedAgentRecord, workingDir: string, now: 
     ],
     ["schema", String(record.schema_version)],
   ];
+  if (inUse) {
+    const since = inUse.holder ? `, claimed ${relativeTime(inUse.holder.acquired_at_ms, now)}` : "";
+    rows.push(["in use", `${holderText(inUse.holder)}${since}`]);
+  }
   const width = Math.max(...rows.map(([key]) => key.length));
-  return rows.map(([key, value]) => `${key.padEnd(width)}  ${printable(value)}`).join("\n");
+  return rows
+    .map(([key, value]) => {
+      const text = printable(value);
+      return `${key.padEnd(width)}  ${key === "in use" ? colors.yellow(text) : text}`;
+    })
+    .join("\n");
 }

@@ -33,6 +33,7 @@ export const AGENT_KEYS = [
   "created_by_version",
   "definition_id",
   "identity_id",
+  "in_use",
   "instance_id",
   "instance_name",
   "last_launched_at_ms",

@@ -12,7 +12,10 @@ export const doctor = defineCommand({
       .description(
         "report everything wrong on disk, with fixes; --fix removes stale temp and lock files",
       )
-      .option("--fix", "remove stale temp and lock files (nothing else is ever changed)"),
+      .option(
+        "--fix",
+        "remove stale temp and lock files and lease files expired an hour ago (nothing else is ever changed)",
+      ),
   async run(ctx, _args: [], options: { fix?: boolean }) {
     const service = await ctx.service();
     const report = await service.doctor({ fix: options.fix });

@@ -6,6 +6,7 @@ import { create } from "./create.js";
 import { deleteCommand } from "./delete.js";
 import { doctor } from "./doctor.js";
 import { forget } from "./forget.js";
+import { leases } from "./leases.js";
 import { list } from "./list.js";
 import { migrate } from "./migrate.js";
 import { rename } from "./rename.js";
@@ -22,6 +23,7 @@ export const COMMANDS: readonly CliCommand[] = [
   forget,
   restore,
   trash,
+  leases,
   rename,
   deleteCommand,
   migrate,

@@ -27,6 +27,6 @@ export const list = defineCommand({
       limit: options.limit,
       all: options.all,
     });
-    printAgents(ctx, service, agents, "no agents");
+    await printAgents(ctx, service, agents, "no agents");
   },
 });

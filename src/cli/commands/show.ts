@@ -8,11 +8,11 @@ export const show = defineCommand({
   define: (command) => command.description("one agent in detail").argument("<agent>", "id or name"),
   async run(ctx, [reference]: [string], _options: unknown) {
     const found = await agentArgument(ctx, reference, "either");
-    const { record, retired, workingDirPath } = await found.service.locate(found.record);
+    const { record, retired, workingDirPath, inUse } = await found.service.locate(found.record);
     ctx.out.result(
-      { agent: agentJson(record), working_dir_path: workingDirPath, retired },
+      { agent: agentJson(record, inUse), working_dir_path: workingDirPath, retired },
       () =>
-        `${agentDetails(record, workingDirPath, ctx.now())}${retired ? "\n(in the Trash)" : ""}`,
+        `${agentDetails(record, workingDirPath, inUse, ctx.now(), ctx.out.colors)}${retired ? "\n(in the Trash)" : ""}`,
     );
   },
 });

@@ -6,6 +6,6 @@ export const trash = defineCommand({
   define: (command) => command.description("the agents in the Trash, newest launch first"),
   async run(ctx, _args: [], _options: unknown) {
     const service = await ctx.service();
-    printAgents(ctx, service, await service.listRetired(), "the Trash is empty");
+    await printAgents(ctx, service, await service.listRetired(), "the Trash is empty");
   },
 });
