@@ -14,10 +14,11 @@ import type {
   ContinuedAgent,
   DoctorReportJson,
   ErrorBody,
+  InUse,
   ProblemJson,
   Snapshot,
 } from "../src/api.js";
-import { compareNewestFirst, relativeTime } from "../src/present.js";
+import { compareNewestFirst, holderText, relativeTime } from "../src/present.js";
 
 const token = new URLSearchParams(location.search).get("token") ?? "";
 const state = {
@@ -63,6 +64,38 @@ function button(label: string, title: string, onClick: () => void): HTMLButtonEl
   return b;
 }
 
+/** The name cell: the name, and a badge saying who holds the agent when a live process does. */
+function nameCell(agent: Agent): HTMLTableCellElement {
+  const td = cell(agent.instance_name, "name");
+  if (agent.in_use) {
+    const badge = document.createElement("span");
+    badge.className = "in-use";
+    badge.textContent = `in use · ${holderText(agent.in_use.holder)}`;
+    badge.title = inUseTitle(agent.in_use);
+    td.append(" ", badge);
+  }
+  return td;
+}
+
+/** Who holds the agent and since when, in a sentence. */
+function inUseTitle(inUse: InUse): string {
+  const since = inUse.holder
+    ? `, claimed ${relativeTime(inUse.holder.acquired_at_ms, Date.now())}`
+    : "";
+  return `In use by ${holderText(inUse.holder)}${since}`;
+}
+
+/** Continue, or (while another process holds the agent) a disabled Continue saying who does. */
+function continueButton(agent: Agent): HTMLButtonElement {
+  const b = button("Continue", `Continue ${agent.instance_name}`, () => void continueAgent(agent));
+  if (agent.in_use) {
+    b.disabled = true;
+    b.title = `${inUseTitle(agent.in_use)}: it cannot be continued until that process lets go`;
+    b.setAttribute("aria-label", `Continue ${agent.instance_name} (${b.title})`);
+  }
+  return b;
+}
+
 /** Re-rendering replaces rows: keep a keyboard user's focus on the same button of the same row. */
 function render(): void {
   const focused = document.activeElement;
@@ -99,12 +132,12 @@ function renderViews(): void {
       row.dataset.id = agent.instance_id;
       const actions = cell("", "actions");
       actions.append(
-        button("Continue", `Continue ${agent.instance_name}`, () => void continueAgent(agent)),
+        continueButton(agent),
         button("Rename", `Rename ${agent.instance_name}`, () => void renameAgent(agent)),
         button("Forget", `Forget ${agent.instance_name}`, () => void forgetAgent(agent)),
       );
       row.append(
-        cell(agent.instance_name, "name"),
+        nameCell(agent),
         cell(agent.definition_id),
         cell(agent.identity_id ?? "—"),
         cell(agent.memory_id ?? "—"),
@@ -136,7 +169,7 @@ function renderViews(): void {
         button("Delete", `Delete ${agent.instance_name} for good`, () => void deleteAgent(agent)),
       );
       row.append(
-        cell(agent.instance_name, "name"),
+        nameCell(agent),
         cell(agent.definition_id),
         cell(agent.working_dir),
         cell(relativeTime(agent.last_launched_at_ms, Date.now())),
@@ -161,6 +194,8 @@ const PROBLEM_SUMMARY: Record<ProblemJson["kind"], (count: number, s: string) =>
   "working-dir-escapes": (n, s) =>
     `${n} working director${s === "" ? "y leads" : "ies lead"} outside ${n === 1 ? "its" : "their"} base.`,
   "migration-incomplete": () => "The migration from SQLite has not completed.",
+  "lease-unreadable": (n, s) => `${n} lease file${s} cannot be read.`,
+  "lease-expired": (n, s) => `${n} lease file${s} expired long ago.`,
 };
 
 /** Everything `doctor` reports: one sentence per kind, then each problem with its fix. */
