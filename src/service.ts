@@ -12,7 +12,6 @@ import { agentJson, type ChangeEvent, type InUse, type LeaseJson, type Snapshot 
 import { RegistryError } from "./core/errors.js";
 import { checkId, idProblem } from "./core/ids.js";
 import { checkField, checkName } from "./core/input.js";
-import { LEASES_DIR } from "./core/lease.js";
 import { prepareRecord } from "./core/merge.js";
 import type { NamedAgentRecord } from "./core/schema.js";
 import { makeDirectories, sleep } from "./io/files.js";
@@ -33,6 +32,7 @@ import { LEASE_REPORT_AFTER_MS, removeExpiredLease, scanLeaseTree } from "./stor
 import {
   describeHolder,
   holderData,
+  LEASES_DIR,
   type LeaseHandle,
   LeaseStore,
   type LeaseStoreOptions,
