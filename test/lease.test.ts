@@ -22,7 +22,11 @@ import { isRegistryError } from "../src/core/errors.js";
 import { encodeLease, parseEpoch, parseLease } from "../src/core/lease.js";
 import { Registry } from "../src/registry.js";
 import { LeaseStore, type LeaseStoreOptions, type ProcessProbe } from "../src/store/lease-store.js";
-import { readFixture, tempDir } from "./helpers.js";
+import { tempDir } from "./helpers.js";
+
+/** Hand-written in AgentMux's format; kept apart from the record fixtures, which are records. */
+const leaseFixture = (name: string) =>
+  readFileSync(join(import.meta.dirname, "lease-fixtures", name));
 
 const ID = "76d73683-3c1d-4b0e-9f3a-2f1f1f0b8a11";
 const TTL = 15_000;
@@ -168,7 +172,7 @@ describe("SPEC §15 acceptance", () => {
 
   test("a fresh unparseable file is held, and holder reports someone", async (t) => {
     const { store, writeLease } = setup(t);
-    writeLease(readFixture("leases", "torn.lease.json"));
+    writeLease(leaseFixture("torn.lease.json"));
     const data = await refused(store("boot-b").claim(ID, "block-1"));
     assert.equal(data.holder, null);
     const holder = await store("boot-b").holder(ID);
@@ -185,7 +189,7 @@ describe("SPEC §15 acceptance", () => {
 
   test("the same unparseable file older than a TTL is reclaimed", async (t) => {
     const { store, writeLease, leasePath, clock } = setup(t);
-    writeLease(readFixture("leases", "torn.lease.json"));
+    writeLease(leaseFixture("torn.lease.json"));
     const old = new Date(clock.now - TTL - 1_000);
     utimesSync(leasePath, old, old);
     const handle = await store("boot-b").claim(ID, "block-1");
@@ -195,7 +199,7 @@ describe("SPEC §15 acceptance", () => {
 
   test("a file with only the seven original keys is honoured", async (t) => {
     const { store, writeLease, clock } = setup(t);
-    writeLease(readFixture("leases", "original-seven-keys.lease.json"));
+    writeLease(leaseFixture("original-seven-keys.lease.json"));
     clock.now = 1_764_500_010_000 + 1_000;
     // No hostname: never provably dead, even though its pid is not running here.
     const data = await refused(store("boot-b").claim(ID, "block-1"));
@@ -435,7 +439,7 @@ async function until(condition: () => boolean): Promise<void> {
 
 describe("AgentMux's files", () => {
   test("a full lease is read and written back byte for byte", () => {
-    const bytes = readFixture("leases", "full.lease.json");
+    const bytes = leaseFixture("full.lease.json");
     const lease = parseLease(bytes);
     assert.ok(lease);
     assert.equal(lease.epoch, 7n);
@@ -444,7 +448,7 @@ describe("AgentMux's files", () => {
   });
 
   test("missing fields read as their defaults; unknown keys are ignored", () => {
-    const seven = parseLease(readFixture("leases", "original-seven-keys.lease.json"));
+    const seven = parseLease(leaseFixture("original-seven-keys.lease.json"));
     assert.ok(seven);
     assert.deepEqual(
       [
@@ -457,19 +461,19 @@ describe("AgentMux's files", () => {
       ],
       [0n, "", 0, "", "", ""],
     );
-    const unknown = parseLease(readFixture("leases", "unknown-keys.lease.json"));
+    const unknown = parseLease(leaseFixture("unknown-keys.lease.json"));
     assert.equal(unknown?.epoch, 18_446_744_073_709_551_615n);
     assert.equal(unknown?.session_id, null);
   });
 
   for (const name of ["torn", "null-epoch", "string-pid"]) {
     test(`${name}.lease.json is unreadable, never free`, () => {
-      assert.equal(parseLease(readFixture("leases", `${name}.lease.json`)), undefined);
+      assert.equal(parseLease(leaseFixture(`${name}.lease.json`)), undefined);
     });
   }
 
   test("mistyped, repeated, signed or fractional fields make a lease unreadable", () => {
-    const base = JSON.parse(readFixture("leases", "full.lease.json").toString("utf8"));
+    const base = JSON.parse(leaseFixture("full.lease.json").toString("utf8"));
     const variants = [
       { ...base, pid: -1 },
       { ...base, pid: 4_294_967_296 },
@@ -487,7 +491,7 @@ describe("AgentMux's files", () => {
         JSON.stringify(variant),
       );
     }
-    const repeated = readFixture("leases", "full.lease.json")
+    const repeated = leaseFixture("full.lease.json")
       .toString("utf8")
       .replace('"pid": 4242,', '"pid": 4242,\n  "pid": 1,');
     assert.equal(parseLease(Buffer.from(repeated)), undefined);
@@ -496,9 +500,9 @@ describe("AgentMux's files", () => {
   });
 
   test("epoch files: trimmed, a leading + accepted, anything else is 0", () => {
-    assert.equal(parseEpoch(readFixture("leases", "seven.epoch").toString()), 7n);
-    assert.equal(parseEpoch(readFixture("leases", "plus-twelve.epoch").toString()), 12n);
-    assert.equal(parseEpoch(readFixture("leases", "garbage.epoch").toString()), 0n);
+    assert.equal(parseEpoch(leaseFixture("seven.epoch").toString()), 7n);
+    assert.equal(parseEpoch(leaseFixture("plus-twelve.epoch").toString()), 12n);
+    assert.equal(parseEpoch(leaseFixture("garbage.epoch").toString()), 0n);
     assert.equal(parseEpoch(""), 0n);
     assert.equal(parseEpoch("-3"), 0n);
     assert.equal(parseEpoch("18446744073709551616"), 0n);
@@ -507,14 +511,14 @@ describe("AgentMux's files", () => {
   test("an AgentMux-written epoch file is continued from", async (t) => {
     const { store, epochPath, root } = setup(t);
     mkdirSync(join(root, "leases"));
-    writeFileSync(epochPath, readFixture("leases", "plus-twelve.epoch"));
+    writeFileSync(epochPath, leaseFixture("plus-twelve.epoch"));
     assert.equal((await store("boot-a").claim(ID, "b")).epoch, 13n);
   });
 
   test("a lease held by AgentMux on this host with a live pid refuses us with its details", async (t) => {
     const { store, writeLease, running, clock } = setup(t);
     running.set(4242, 1_764_490_000);
-    writeLease(readFixture("leases", "full.lease.json"));
+    writeLease(leaseFixture("full.lease.json"));
     clock.now = 1_764_500_010_000 + 2_000;
     const a = store("boot-a", { hostname: "devbox" });
     const data = await refused(a.claim(ID, "b"));
