@@ -28,7 +28,7 @@ import {
   markerIsCurrent,
   migrateFromSqliteOnce,
 } from "./sqlite/migrate.js";
-import { LEASE_REPORT_AFTER_MS, removeExpiredLease, scanLeaseTree } from "./store/lease-repair.js";
+import { LEASE_REPORT_AFTER_MS, scanLeaseTree } from "./store/lease-repair.js";
 import {
   describeHolder,
   holderData,
@@ -414,7 +414,7 @@ export class RegistryService {
   /**
    * Claims the active agent's lease for `blockId` of this process (SPEC §15): the one live
    * instance. `AGENT_IN_USE`, naming the holder, while another live process holds it. Keep it
-   * with `leases.keep` and give it back with `leases.release`.
+   * with `leases.keep` and give it back with {@link RegistryService.releaseAgent}.
    */
   async claimAgent(
     id: string,
@@ -431,6 +431,13 @@ export class RegistryService {
     }
     this.index?.noteLeasesChanged();
     return handle;
+  }
+
+  /** Gives a claim back (a no-op once it was taken over); subscribers hear of it at once. */
+  async releaseAgent(handle: LeaseHandle): Promise<boolean> {
+    const released = await this.leases.release(handle);
+    if (released) this.index?.noteLeasesChanged();
+    return released;
   }
 
   /** `AGENT_IN_USE` when another live process holds the agent. */
@@ -764,12 +771,8 @@ export class RegistryService {
     for (const view of views) {
       if (view.status === "live" || view.status === "unreadable") continue;
       if (view.ageMs <= LEASE_REPORT_AFTER_MS) continue;
-      const gone = await removeExpiredLease(this.writeContext(), this.root, view.instanceId, {
-        olderThanMs: LEASE_REPORT_AFTER_MS,
-        ttlMs: this.leases.ttlMs,
-        now: this.now,
-      });
-      if (gone) removed.push(view.file);
+      if (await this.leases.removeExpired(view.instanceId, LEASE_REPORT_AFTER_MS))
+        removed.push(view.file);
     }
     return removed;
   }

@@ -13,7 +13,6 @@ import type { Agent, InUse } from "../src/api.js";
 import { RegistryService } from "../src/index.js";
 import { thisHostname } from "../src/io/process-identity.js";
 import { buildHttp } from "../src/server/http.js";
-import { removeExpiredLease } from "../src/store/lease-repair.js";
 import { LeaseStore } from "../src/store/lease-store.js";
 import { makeRecord, tempRegistry } from "./helpers.js";
 import { age, DEAD_PID, leaseOf, writeLeaseFile } from "./in-use-support.js";
@@ -256,17 +255,13 @@ describe("doctor and the lease tree", () => {
   test("the repair re-judges under the lease's lock: a lease renewed meanwhile stays", async (t) => {
     const { root } = await tempRegistry(t);
     const path = writeLeaseFile(root, "a1", leaseOf("a1"));
-    const context = { fs, platform: process.platform, sleep: async () => {} };
-    const options = { olderThanMs: HOUR, ttlMs: 15_000, now: Date.now };
-    assert.equal(await removeExpiredLease(context, root, "a1", options), false);
+    const repair = new LeaseStore(root, { bootId: "doctor" });
+    assert.equal(await repair.removeExpired("a1", HOUR), false);
     assert.ok(fs.existsSync(path));
     writeLeaseFile(root, "a1", leaseOf("a1", { renewed_at_ms: Date.now() - 2 * HOUR }));
     // Another process holds the agent's critical section: the repair waits for it.
     const other = new LeaseStore(root, { bootId: "other" });
-    await Promise.all([
-      other.claim("a1", "pane"),
-      removeExpiredLease(context, root, "a1", options),
-    ]);
+    await Promise.all([other.claim("a1", "pane"), repair.removeExpired("a1", HOUR)]);
     // Whichever ran first, the claim is never undone: its lease file is there at the end.
     assert.match(fs.readFileSync(path, "utf8"), /"owner_boot_id": "other"/);
     assert.ok(fs.existsSync(join(root, "leases", "a1.lock")));

@@ -9,6 +9,11 @@ import { type JsonValue, LosslessNumber, parseJsonBytes } from "./json.js";
 /** The lease tree's directory name under the registry root. */
 export const LEASES_DIR = "leases";
 
+/** The file names of an agent's lease, its lock and its epoch counter, in the lease tree. */
+export const LEASE_SUFFIX = ".lease.json";
+export const LOCK_SUFFIX = ".lock";
+export const EPOCH_SUFFIX = ".epoch";
+
 /** How often a holder renews its lease. */
 export const LEASE_RENEW_MS = 5_000;
 /** How long a lease stays live after its last renewal. */

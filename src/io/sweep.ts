@@ -31,7 +31,8 @@ import {
 
 export const DEFAULT_SWEEP_AFTER_MS = 5 * 60_000;
 
-const RUST_TEMP_PREFIX = ".registry-tmp-";
+/** The prefix of the Rust server's temp files (`.registry-tmp-XXXXXX.json`). */
+export const RUST_TEMP_PREFIX = ".registry-tmp-";
 
 /** Whether `name` is one of the transient files a writer creates (temp or lock). */
 function isTransientName(name: string): boolean {

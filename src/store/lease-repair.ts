@@ -1,24 +1,15 @@
 /**
- * `doctor` for the lease tree (`<root>/leases/`, SPEC §15): what does not belong there, and the
- * one repair it makes — removing a lease file that expired long ago, re-judged inside that
- * agent's critical section (the same `flock` every lease operation takes), so a claim racing the
- * repair is never undone. Lock and epoch files are never removed: SPEC §15 forbids it.
+ * `doctor` for the lease tree (`<root>/leases/`, SPEC §15): what does not belong there. Its one
+ * repair, removing a lease file that expired long ago, is `LeaseStore.removeExpired` (re-judged
+ * under the agent's lock). Lock and epoch files are never removed: SPEC §15 forbids it.
  */
 
 import { join } from "node:path";
 import { isValidId } from "../core/ids.js";
-import { LEASES_DIR, leaseAge, MAX_LEASE_BYTES, parseLease } from "../core/lease.js";
-import {
-  fsyncDirectory,
-  ioError,
-  listDirectory,
-  readEntry,
-  sleep,
-  TEMP_PREFIX,
-  type WriteContext,
-} from "../io/files.js";
-import { withFileLock } from "../io/flock.js";
+import { EPOCH_SUFFIX, LEASE_SUFFIX, LEASES_DIR, LOCK_SUFFIX } from "../core/lease.js";
+import { ioError, listDirectory, TEMP_PREFIX, type WriteContext } from "../io/files.js";
 import { errnoCode } from "../io/fs.js";
+import { RUST_TEMP_PREFIX } from "../io/sweep.js";
 
 /**
  * An expired lease file is reported, and removed by `doctor --fix`, once it was last renewed this
@@ -26,11 +17,6 @@ import { errnoCode } from "../io/fs.js";
  * over); only one left for an hour is worth a line.
  */
 export const LEASE_REPORT_AFTER_MS = 60 * 60_000;
-
-const LEASE_SUFFIX = ".lease.json";
-const LOCK_SUFFIX = ".lock";
-const EPOCH_SUFFIX = ".epoch";
-const RUST_TEMP_PREFIX = ".registry-tmp-";
 
 /** Something in the lease tree a person should look at. Files are relative to the root. */
 export type LeaseTreeFinding =
@@ -91,42 +77,4 @@ function entryKind(ctx: WriteContext, path: string): string {
   } catch {
     return "entry";
   }
-}
-
-/**
- * Removes the agent's lease file if, read inside its critical section, it is a readable lease
- * last renewed more than `olderThanMs` ago (and more than `ttlMs`, so it holds nothing). Returns
- * whether it did. An unreadable lease file is never removed: it is evidence, and a claim replaces
- * it once it is older than the TTL.
- */
-export async function removeExpiredLease(
-  ctx: WriteContext,
-  root: string,
-  id: string,
-  options: { olderThanMs: number; ttlMs: number; now: () => number; lockTimeoutMs?: number },
-): Promise<boolean> {
-  if (!isValidId(id)) return false;
-  const dir = join(root, LEASES_DIR);
-  const path = join(dir, `${id}${LEASE_SUFFIX}`);
-  return withFileLock(
-    ctx.fs,
-    join(dir, `${id}${LOCK_SUFFIX}`),
-    { timeoutMs: options.lockTimeoutMs ?? 10_000, sleep },
-    () => {
-      const read = readEntry(ctx.fs, path, MAX_LEASE_BYTES);
-      if (read.kind !== "bytes") return false;
-      const lease = parseLease(read.bytes);
-      if (!lease) return false;
-      const age = leaseAge(options.now(), lease.renewed_at_ms);
-      if (age <= options.ttlMs || age <= options.olderThanMs) return false;
-      try {
-        ctx.fs.unlinkSync(path);
-      } catch (error) {
-        if (errnoCode(error) === "ENOENT") return false;
-        throw ioError("remove", path, error);
-      }
-      fsyncDirectory(ctx, dir);
-      return true;
-    },
-  );
 }

@@ -12,14 +12,17 @@ import { checkId } from "../core/ids.js";
 import {
   belongsTo,
   decideClaim,
+  EPOCH_SUFFIX,
   encodeEpoch,
   encodeLease,
   holderProvablyDead,
   LEASE_RENEW_MS,
+  LEASE_SUFFIX,
   LEASE_TTL_MS,
   LEASES_DIR,
   type Lease,
   type LeaseState,
+  LOCK_SUFFIX,
   leaseAge,
   MAX_LEASE_BYTES,
   parseEpoch,
@@ -41,10 +44,6 @@ import {
 import { withFileLock } from "../io/flock.js";
 import { errnoCode, type FsOps, realFs } from "../io/fs.js";
 import { pidRunning, pidStartSeconds, thisHostname } from "../io/process-identity.js";
-
-const LEASE_SUFFIX = ".lease.json";
-const LOCK_SUFFIX = ".lock";
-const EPOCH_SUFFIX = ".epoch";
 
 export { LEASES_DIR };
 
@@ -113,6 +112,19 @@ export interface ClaimOptions {
   sessionId?: string | null;
 }
 
+/**
+ * The agents' leases in `<root>/leases/` (SPEC §15, docs/FORMAT.md "Leases"): claim an agent
+ * before running it, keep the lease renewed while it runs, release it after. Every operation but
+ * `inspect` takes the agent's `flock`, the lock AgentMux's own lease store takes.
+ *
+ * @example
+ * ```ts
+ * const leases = new LeaseStore(root, { version: "1.2.3" });
+ * const handle = await leases.claim(id, "pane-1"); // AGENT_IN_USE while another holds it
+ * const keeper = leases.keep(handle, (lost) => console.error(lost.message));
+ * try { await run(); } finally { keeper.stop(); await leases.release(handle); }
+ * ```
+ */
 export class LeaseStore {
   readonly dir: string;
   readonly bootId: string;
@@ -216,16 +228,20 @@ export class LeaseStore {
     return this.critical(handle.instanceId, () => {
       const state = this.readState(handle.instanceId);
       if (state.kind !== "valid" || !belongsTo(state.lease, handle)) return false;
-      const path = this.leasePath(handle.instanceId);
-      try {
-        this.ctx.fs.unlinkSync(path);
-      } catch (error) {
-        if (errnoCode(error) === "ENOENT") return false;
-        throw ioError("remove", path, error);
-      }
-      fsyncDirectory(this.ctx, this.dir);
-      return true;
+      return this.unlinkLease(handle.instanceId);
     });
+  }
+
+  private unlinkLease(id: string): boolean {
+    const path = this.leasePath(id);
+    try {
+      this.ctx.fs.unlinkSync(path);
+    } catch (error) {
+      if (errnoCode(error) === "ENOENT") return false;
+      throw ioError("remove", path, error);
+    }
+    fsyncDirectory(this.ctx, this.dir);
+    return true;
   }
 
   /**
@@ -246,6 +262,22 @@ export class LeaseStore {
         return null;
       }
       return { lease, ageMs };
+    });
+  }
+
+  /**
+   * Removes the agent's lease file if, read inside its critical section, it is a readable lease
+   * last renewed more than `olderThanMs` ago and past the TTL, so that it holds nothing (`doctor
+   * --fix`). Returns whether it did. An unreadable lease is never removed: it is evidence, and a
+   * claim replaces it once it is older than the TTL.
+   */
+  async removeExpired(instanceId: string, olderThanMs: number): Promise<boolean> {
+    const id = checkId(instanceId);
+    if (!this.treeExists()) return false;
+    return this.critical(id, () => {
+      const state = this.readState(id);
+      if (state.kind !== "valid" || state.ageMs <= Math.max(this.ttlMs, olderThanMs)) return false;
+      return this.unlinkLease(id);
     });
   }
 

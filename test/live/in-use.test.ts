@@ -95,11 +95,15 @@ test("the lease directory, created after the index started, is watched", async (
   assert.deepEqual(inUse(await next()), [["updated", "b2", "pane-2"]]);
 });
 
-test("a claim through the service reaches subscribers before the call returns", async (t) => {
-  const { service, seen } = await subscribed(t, { watch: false });
+test("a claim and a release through the service reach subscribers before the call returns", async (t) => {
+  // Neither watching nor the timer (a minute) could deliver these in time.
+  const { service, seen } = await subscribed(t, { watch: false, renewMs: 60_000 });
   const handle = await service.claimAgent("a1", { blockId: "cli" });
   assert.deepEqual(inUse(seen.splice(0)), [["updated", "a1", "cli"]]);
-  await service.leases.release(handle);
+  assert.equal(await service.releaseAgent(handle), true);
+  assert.deepEqual(inUse(seen.splice(0)), [["updated", "a1", null]]);
+  assert.equal(await service.releaseAgent(handle), false);
+  assert.deepEqual(seen, []);
 });
 
 test("a new subscriber's snapshot and the cached list show who holds what", async (t) => {

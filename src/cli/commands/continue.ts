@@ -62,7 +62,7 @@ async function runHeld(
   } finally {
     keeper.stop();
     try {
-      await service.leases.release(lease);
+      await service.releaseAgent(lease);
     } catch (error) {
       // The command's exit code matters more; a lease left behind expires or is taken over once
       // this process is gone (its pid is then provably dead).
