@@ -81,16 +81,23 @@ export interface LeaseStoreOptions {
 
 /** A claim held by this process: what later renews, verifies and releases are checked against. */
 export interface LeaseHandle {
+  /** The agent claimed. */
   readonly instanceId: string;
+  /** The claimant process's boot id (`owner_boot_id`). */
   readonly bootId: string;
+  /** The part of the process that holds it (`block_id`). */
   readonly blockId: string;
+  /** This claim's UUID (`claim_id`): a later re-claim by the same block fences this handle. */
   readonly claimId: string;
+  /** The ownership generation this claim got: above every earlier claim's. */
   readonly epoch: bigint;
 }
 
 /** Who holds an agent: the lease (or `null` when its file is unreadable) and its age. */
 export interface LeaseHolder {
+  /** The holder's lease, or `null` when its file cannot be read (an unknown holder). */
   lease: Lease | null;
+  /** How long ago it was renewed (or, unreadable, written). */
   ageMs: number;
 }
 
@@ -101,7 +108,9 @@ export interface LeaseView {
   status: "live" | "expired" | "dead" | "unreadable";
   /** Whether it keeps other claimants out now: live, or unreadable and younger than the TTL. */
   holding: boolean;
+  /** The lease, or `null` when the file cannot be read as one. */
   lease: Lease | null;
+  /** How long ago it was renewed (or, unreadable, written). */
   ageMs: number;
   /** The file, relative to the registry root. */
   file: string;
@@ -109,6 +118,7 @@ export interface LeaseView {
 
 /** What `claim` records besides the owner. */
 export interface ClaimOptions {
+  /** The provider session the claimant resumes, recorded for people (`session_id`). */
   sessionId?: string | null;
 }
 
@@ -126,9 +136,13 @@ export interface ClaimOptions {
  * ```
  */
 export class LeaseStore {
+  /** `<root>/leases`. */
   readonly dir: string;
+  /** The boot id this store claims as. */
   readonly bootId: string;
+  /** How long a lease stays live after its last renewal. */
   readonly ttlMs: number;
+  /** How often {@link LeaseStore.keep} renews. */
   readonly renewMs: number;
   private readonly channel: string;
   private readonly version: string;
