@@ -180,6 +180,35 @@ describe("over HTTP", () => {
   });
 });
 
+describe("continue over HTTP", () => {
+  test("409 AGENT_IN_USE naming the holder while another process holds the agent; no launch recorded", async (t) => {
+    const { registry, root, service } = await setup(t);
+    const launched = (await registry.get("a1"))?.data.last_launched_at_ms;
+    writeLeaseFile(root, "a1", leaseOf("a1"));
+    const token = service.loadOrCreateToken();
+    const app = buildHttp({ service, token, port: () => 47996 });
+    t.after(() => app.close());
+    const post = () =>
+      app.inject({
+        method: "POST",
+        url: "/api/agents/a1/continue",
+        headers: { host: "127.0.0.1:47996", authorization: `Bearer ${token}` },
+      });
+    const refused = await post();
+    assert.equal(refused.statusCode, 409, refused.body);
+    const { error } = refused.json() as { error: Record<string, unknown> };
+    assert.equal(error.code, "AGENT_IN_USE");
+    assert.match(
+      String(error.message),
+      /"name-a1" \(a1\) is in use by agentmux 0\.34\.1 \(pid \d+ on /,
+    );
+    assert.ok(schemaNamed("ErrorBody")?.(refused.json()));
+    assert.equal((await registry.get("a1"))?.data.last_launched_at_ms, launched);
+    writeLeaseFile(root, "a1", leaseOf("a1", { pid: DEAD_PID }));
+    assert.equal((await post()).statusCode, 200);
+  });
+});
+
 describe("doctor and the lease tree", () => {
   test("reports unreadable and long-expired leases and odd entries; never the tree itself", async (t) => {
     const { root, service } = await setup(t);
