@@ -281,8 +281,8 @@ export class LeaseStore {
 
   /**
    * Removes the agent's lease file if, read inside its critical section, it is a readable lease
-   * last renewed more than `olderThanMs` ago and past the TTL, so that it holds nothing (`doctor
-   * --fix`). Returns whether it did. An unreadable lease is never removed: it is evidence, and a
+   * last renewed more than `olderThanMs` ago and past the TTL, so that it holds nothing (for
+   * `doctor --fix`). Returns whether it did. An unreadable lease is never removed: it is evidence, and a
    * claim replaces it once it is older than the TTL.
    */
   async removeExpired(instanceId: string, olderThanMs: number): Promise<boolean> {
