@@ -91,6 +91,9 @@ interface TreeState {
   dirty: boolean;
 }
 
+/** How many times one verification looks again when a tree changed while it looked. */
+const MAX_VERIFY_PASSES = 4;
+
 const TREES: readonly Tree[] = ["active", "retired"];
 
 /** Only its keys matter: which data fields the wire form carries. */
@@ -461,36 +464,64 @@ export class LiveIndex {
   }
 
   /**
+   * One look at each tree: reads it into `reads` unless its directory is provably unchanged since
+   * it was last read. Returns each directory's identity as seen before its decision.
+   */
+  private verifyPass(all: boolean, reads: Partial<Record<Tree, TreeRead>>): Record<Tree, Expected> {
+    const seen = {} as Record<Tree, Expected>;
+    for (const tree of TREES) {
+      const state = this.trees[tree];
+      const now = Date.now();
+      const before: Expected = directoryIdentity(
+        this.registry.fsOps,
+        this.registry.treeDirectory(tree),
+      );
+      seen[tree] = before;
+      if (
+        !all &&
+        !state.dirty &&
+        state.verified !== null &&
+        before !== "absent" &&
+        sameIdentity(before, state.verified)
+      ) {
+        continue;
+      }
+      state.dirty = false;
+      reads[tree] = this.registry.readTree(tree);
+      // Trusted next time only if no second change could hide within its timestamp tick.
+      state.verified =
+        before === "absent" || now - Math.max(before.mtimeMs, before.ctimeMs) < this.racyMs
+          ? null
+          : before;
+    }
+    return seen;
+  }
+
+  /**
    * Reads every tree whose directory changed since it was last verified (every tree when `all`),
    * then applies the differences. Never throws.
+   *
+   * The two trees are checked one after the other, so a move between them (a retire is one
+   * rename) can land between the two checks: the first tree kept from memory, the second read
+   * after the move, and the record would be in both. Each pass therefore ends by checking every
+   * directory again, and a tree that changed meanwhile is read again, until a pass sees no change
+   * (bounded: under a constant stream of writes the answer may include a racing one half-way).
    */
   private verifyNow(all: boolean): void {
     if (this.closed) return;
     try {
       const reads: Partial<Record<Tree, TreeRead>> = {};
-      for (const tree of TREES) {
-        const state = this.trees[tree];
-        const now = Date.now();
-        const before: Expected = directoryIdentity(
-          this.registry.fsOps,
-          this.registry.treeDirectory(tree),
+      for (let pass = 0; pass < MAX_VERIFY_PASSES; pass++) {
+        const seen = this.verifyPass(all && pass === 0, reads);
+        const moved = TREES.filter(
+          (tree) =>
+            !sameIdentity(
+              directoryIdentity(this.registry.fsOps, this.registry.treeDirectory(tree)),
+              seen[tree],
+            ),
         );
-        if (
-          !all &&
-          !state.dirty &&
-          state.verified !== null &&
-          before !== "absent" &&
-          sameIdentity(before, state.verified)
-        ) {
-          continue;
-        }
-        state.dirty = false;
-        reads[tree] = this.registry.readTree(tree);
-        // Trusted next time only if no second change could hide within its timestamp tick.
-        state.verified =
-          before === "absent" || now - Math.max(before.mtimeMs, before.ctimeMs) < this.racyMs
-            ? null
-            : before;
+        if (moved.length === 0) break;
+        for (const tree of moved) this.trees[tree].dirty = true;
       }
       const next = {
         active: reads.active ?? this.trees.active,
