@@ -566,6 +566,18 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.announceWrite(`${id}.json`, tree, performance.now() - started);
   }
 
+  /**
+   * The stems of every `<stem>.json` entry in either tree, whatever each is (a directory or link
+   * counts too): what `existsAnywhere` answers, for many ids at once.
+   *
+   * @internal
+   */
+  idsInEitherTree(): Set<string> {
+    const ids = this.namesIn("active");
+    for (const id of this.namesIn("retired")) ids.add(id);
+    return ids;
+  }
+
   /** Every `<stem>.json` entry name of a tree, whatever it is (a directory or link counts too). */
   private namesIn(tree: "active" | "retired"): Set<string> {
     const dir = tree === "active" ? this.root : this.retiredDir;

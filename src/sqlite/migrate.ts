@@ -123,6 +123,9 @@ export async function migrateFromSqliteOnce(
   });
 
   const items: ImportItem[] = [];
+  // One listing of both trees' names, not two lstats per row: importRecords' links still refuse
+  // any file that appears meanwhile.
+  const existing = registry.idsInEitherTree();
   for (const [id, candidate] of byId) {
     const mapped = rowToRecord(
       candidate.row,
@@ -131,7 +134,7 @@ export async function migrateFromSqliteOnce(
     );
     if (!mapped.ok && mapped.reason === "invalid-id") {
       stats.records_skipped_invalid++;
-    } else if ((await registry.existsAnywhere(id)) === true) {
+    } else if (existing.has(id)) {
       stats.records_skipped_existing++;
     } else if (!mapped.ok) {
       if (mapped.reason === "unmappable") stats.records_skipped_unmappable++;
