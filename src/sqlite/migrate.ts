@@ -49,7 +49,16 @@ export interface MigrateStats {
   records_skipped_invalid: number;
   /** Whether every database was read, so the marker was written and no launch tries again. */
   complete: boolean;
+  /**
+   * Each database, and each directory on the way to one, that could not be read, with the
+   * reason (as the system or SQLite said it: `EACCES: permission denied`, `file is not a
+   * database`): what makes a run incomplete.
+   */
+  unreadable: { path: string; reason: string }[];
 }
+
+/** A database, or a directory where databases are looked for, that could not be read. */
+type UnreadableSource = MigrateStats["unreadable"][number];
 
 /** Progress of a migration: reading each database, then writing the records. */
 export type MigrateProgress =
@@ -97,22 +106,23 @@ export async function migrateFromSqliteOnce(
     records_skipped_unmappable: 0,
     records_skipped_invalid: 0,
     complete: true,
+    unreadable: [],
   };
   if (await markerIsCurrent(registry)) return stats;
 
   const discovery = findSources(home);
-  stats.complete = discovery.complete;
+  stats.unreadable.push(...discovery.unreadable);
   stats.dbs_scanned = discovery.sources.length;
 
   const byId = new Map<string, Candidate>();
   discovery.sources.forEach((source, index) => {
-    const rows = readNamedHeads(source.path);
-    if (rows === null) {
+    const read = readNamedHeads(source.path);
+    if ("reason" in read) {
       stats.dbs_skipped++;
-      stats.complete = false;
+      stats.unreadable.push({ path: source.path, reason: read.reason });
     } else {
-      stats.rows_seen += rows.length;
-      for (const row of rows) gather(byId, row, source);
+      stats.rows_seen += read.rows.length;
+      for (const row of read.rows) gather(byId, row, source);
     }
     options.onProgress?.({
       phase: "read",
@@ -150,8 +160,24 @@ export async function migrateFromSqliteOnce(
   stats.records_written = imported.written;
   stats.records_skipped_existing += imported.skippedExisting;
 
+  stats.complete = stats.unreadable.length === 0;
   if (stats.complete) await writeMarker(registry, stats);
   return stats;
+}
+
+/**
+ * The databases under `home` that a migration could not read now, and the directories it could
+ * not look into, each with its reason (`doctor`). Reads every database as the migration does,
+ * read-only, and writes nothing.
+ */
+export function unreadableSources(home: string): UnreadableSource[] {
+  const discovery = findSources(home);
+  const unreadable = [...discovery.unreadable];
+  for (const source of discovery.sources) {
+    const read = readNamedHeads(source.path);
+    if ("reason" in read) unreadable.push({ path: source.path, reason: read.reason });
+  }
+  return unreadable;
 }
 
 /** Same id in several databases: the latest launch wins; hidden anywhere means hidden. */
@@ -172,31 +198,32 @@ function anchorsFor(registry: Registry, source: Source): string[] {
 }
 
 /**
- * Rows of one database, or `null` when it cannot be read. A missing table or column is an older
- * (or newer) schema without named agents: zero rows, not a failure.
+ * Rows of one database, or why it cannot be read. A missing table or column is an older (or
+ * newer) schema without named agents: zero rows, not a failure.
  */
-function readNamedHeads(path: string): InstanceRow[] | null {
+function readNamedHeads(path: string): { rows: InstanceRow[] } | { reason: string } {
   let copy: string | undefined;
   let db: Database.Database | undefined;
   try {
     // Only a regular file is opened: SQLite's open (and ours) would block forever on a FIFO.
-    if (!statSync(path).isFile()) return null;
+    if (!statSync(path).isFile()) return { reason: "not a regular file" };
     copy = walWithoutLog(path) ? stableCopy(path) : undefined;
     // A short busy timeout: a database locked by its writer is skipped (and retried next launch)
     // rather than stalling the launcher.
     db = new Database(copy ?? path, { readonly: true, fileMustExist: true, timeout: 500 });
     db.defaultSafeIntegers(true);
-    return db
+    const rows = db
       .prepare(
         `SELECT id, definition_id, parent_instance_id, session_id, identity_id, memory_id, instance_name,
                 working_directory, started_at, created_at, display_hidden
            FROM ${INSTANCE_TABLE} WHERE ${NAMED_HEADS_WHERE} ORDER BY id`,
       )
       .all() as InstanceRow[];
+    return { rows };
   } catch (error) {
-    const message = error instanceof Error ? error.message : "";
-    if (/no such (table|column)/.test(message)) return [];
-    return null;
+    const message = error instanceof Error ? error.message : String(error);
+    if (/no such (table|column)/.test(message)) return { rows: [] };
+    return { reason: reasonOf(error) };
   } finally {
     db?.close();
     if (copy) rmSync(dirname(copy), { recursive: true, force: true });
@@ -244,7 +271,14 @@ function stableCopy(path: string): string {
 
 interface Discovery {
   sources: Source[];
-  complete: boolean;
+  /** Directories and entries that could not be read: the discovery is incomplete. */
+  unreadable: UnreadableSource[];
+}
+
+/** A system error as a reason: `EACCES: permission denied` (the path is said beside it). */
+function reasonOf(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return errnoCode(error) ? message.replace(/, \w+ '.*'$/s, "") : message;
 }
 
 /**
@@ -253,7 +287,7 @@ interface Discovery {
  */
 export function findSources(home: string): Discovery {
   const sources: Source[] = [];
-  let complete = true;
+  const unreadable: UnreadableSource[] = [];
   /**
    * Whether a symlink leads to a directory. A dangling one (an uninstalled version that
    * `latest` still names) is skipped; one that cannot be followed (a loop, no permission) makes
@@ -263,7 +297,7 @@ export function findSources(home: string): Discovery {
     try {
       return statSync(path).isDirectory();
     } catch (error) {
-      if (errnoCode(error) !== "ENOENT") complete = false;
+      if (errnoCode(error) !== "ENOENT") unreadable.push({ path, reason: reasonOf(error) });
       return false;
     }
   };
@@ -278,7 +312,7 @@ export function findSources(home: string): Discovery {
         .map((entry) => entry.name)
         .sort();
     } catch (error) {
-      if (errnoCode(error) !== "ENOENT") complete = false;
+      if (errnoCode(error) !== "ENOENT") unreadable.push({ path: dir, reason: reasonOf(error) });
       return [];
     }
   };
@@ -289,7 +323,8 @@ export function findSources(home: string): Discovery {
       return path;
     } catch (error) {
       const code = errnoCode(error);
-      if (code !== "ENOENT" && code !== "ENOTDIR") complete = false;
+      if (code !== "ENOENT" && code !== "ENOTDIR")
+        unreadable.push({ path, reason: reasonOf(error) });
       return null;
     }
   };
@@ -319,7 +354,7 @@ export function findSources(home: string): Discovery {
       if (subPath) sources.push({ path: subPath, ownAgentsDir: join(subDir, "agents") });
     }
   }
-  return { sources, complete };
+  return { sources, unreadable };
 }
 
 /** A marker counts only with a `migration_version` line of at least the current version. */
@@ -333,7 +368,10 @@ async function writeMarker(registry: Registry, stats: MigrateStats): Promise<voi
   const lines = [
     `migration_version: ${MIGRATION_VERSION}`,
     `migrated_at_ms: ${Date.now()}`,
-    ...Object.entries(stats).map(([key, value]) => `${key}: ${value}`),
+    // The counts only: a complete run has nothing unreadable to list.
+    ...Object.entries(stats)
+      .filter(([key]) => key !== "unreadable")
+      .map(([key, value]) => `${key}: ${value}`),
   ];
   await registry.writeMarker(MARKER_NAME, `${lines.join("\n")}\n`);
 }

@@ -29,6 +29,7 @@ const STATS_KEYS = [
   "records_skipped_unmappable",
   "records_written",
   "rows_seen",
+  "unreadable",
 ];
 
 interface Stats {
@@ -40,6 +41,7 @@ interface Stats {
   records_skipped_unmappable: number;
   records_skipped_invalid: number;
   complete: boolean;
+  unreadable: { path: string; reason: string }[];
 }
 
 const ZERO: Stats = {
@@ -51,6 +53,7 @@ const ZERO: Stats = {
   records_skipped_unmappable: 0,
   records_skipped_invalid: 0,
   complete: true,
+  unreadable: [],
 };
 
 const MARKER = ".migrated_from_sqlite";
@@ -130,6 +133,7 @@ describe("cli: migrate and doctor", { concurrency: true }, () => {
         records_skipped_unmappable: 1,
         records_skipped_invalid: 1,
         complete: true,
+        unreadable: [],
       });
       assert.ok(existsSync(join(box.root, MARKER)));
       assert.match(readFileSync(join(box.root, MARKER), "utf8"), /^migration_version: 2$/m);
@@ -233,6 +237,7 @@ describe("cli: migrate and doctor", { concurrency: true }, () => {
         records_skipped_unmappable: 0,
         records_skipped_invalid: 0,
         complete: false,
+        unreadable: [{ path: corrupt, reason: "file is not a database" }],
       });
       assert.ok(existsSync(join(box.root, "aaa.json")));
       assert.equal(existsSync(join(box.root, MARKER)), false, "no marker for an incomplete run");
@@ -242,6 +247,7 @@ describe("cli: migrate and doctor", { concurrency: true }, () => {
       assert.match(human.stdout, /^databases: 2 found, 1 unreadable; rows: 1$/m);
       assert.match(human.stdout, /^records: 0 written, 1 already present/m);
       assert.match(human.stdout, /^incomplete: /m);
+      assert.ok(human.stdout.includes(`\n  ${corrupt}: file is not a database\n`), human.stdout);
 
       mkdirSync(join(box.agentsBase, "aaa-wd"), { recursive: true });
       const doctor = await box.run(["--json", "doctor"]);

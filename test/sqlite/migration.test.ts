@@ -46,6 +46,7 @@ const ZERO: MigrateStats = {
   records_skipped_unmappable: 0,
   records_skipped_invalid: 0,
   complete: true,
+  unreadable: [],
 };
 
 const stats = (partial: Partial<MigrateStats>): MigrateStats => ({ ...ZERO, ...partial });
@@ -466,7 +467,14 @@ describe("migration (SPEC §9, §13)", () => {
     const registry = await openRegistry(home);
     assert.deepEqual(
       await migrate(home, registry),
-      stats({ dbs_scanned: 3, dbs_skipped: 1, rows_seen: 3, records_written: 3, complete: false }),
+      stats({
+        dbs_scanned: 3,
+        dbs_skipped: 1,
+        rows_seen: 3,
+        records_written: 3,
+        complete: false,
+        unreadable: [{ path: corrupt, reason: "file is not a database" }],
+      }),
     );
     assert.equal(existsSync(markerPath(home)), false);
 
@@ -528,7 +536,17 @@ describe("migration (SPEC §9, §13)", () => {
     const registry = await openRegistry(home);
     assert.deepEqual(
       await migrate(home, registry),
-      stats({ dbs_scanned: 3, dbs_skipped: 2, rows_seen: 1, records_written: 1, complete: false }),
+      stats({
+        dbs_scanned: 3,
+        dbs_skipped: 2,
+        rows_seen: 1,
+        records_written: 1,
+        complete: false,
+        unreadable: [
+          { path: dbPathIn(home, "versions/0.31.0"), reason: "file is not a database" },
+          { path: dbPathIn(home, "versions/0.32.0"), reason: "not a regular file" },
+        ],
+      }),
     );
     assert.equal(existsSync(markerPath(home)), false);
   });
@@ -554,7 +572,14 @@ describe("migration (SPEC §9, §13)", () => {
     const elapsed = performance.now() - started;
     assert.deepEqual(
       first,
-      stats({ dbs_scanned: 2, dbs_skipped: 1, rows_seen: 1, records_written: 1, complete: false }),
+      stats({
+        dbs_scanned: 2,
+        dbs_skipped: 1,
+        rows_seen: 1,
+        records_written: 1,
+        complete: false,
+        unreadable: [{ path: lockedPath, reason: "database is locked" }],
+      }),
     );
     assert.ok(elapsed < 15_000, `took ${elapsed} ms`);
     assert.equal(existsSync(markerPath(home)), false);

@@ -1,5 +1,6 @@
 import { defineCommand } from "../command.js";
 import { EXIT } from "../errors.js";
+import { printable } from "../format.js";
 
 const PHASES = { read: "reading databases", write: "writing records  " } as const;
 
@@ -19,9 +20,15 @@ export const migrate = defineCommand({
         `databases: ${stats.dbs_scanned} found, ${stats.dbs_skipped} unreadable; rows: ${stats.rows_seen}`,
         `records: ${stats.records_written} written, ${stats.records_skipped_existing} already present, ` +
           `${stats.records_skipped_unmappable} outside the agents bases, ${stats.records_skipped_invalid} invalid`,
-        stats.complete
-          ? "complete"
-          : "incomplete: fix the unreadable databases and run migrate again",
+        ...(stats.complete
+          ? ["complete"]
+          : [
+              "incomplete: these could not be read:",
+              ...stats.unreadable.map(
+                ({ path, reason }) => `  ${printable(path)}: ${printable(reason)}`,
+              ),
+              "make them readable (a running version may hold a database locked), then run migrate again",
+            ]),
       ].join("\n"),
     );
     return stats.complete ? EXIT.ok : EXIT.tryLater;
