@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import { realpathSync, rmdirSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { agentJson, type ChangeEvent, type InUse, type LeaseJson, type Snapshot } from "./api.js";
-import { RegistryError } from "./core/errors.js";
+import { isRegistryError, RegistryError } from "./core/errors.js";
 import { checkId, idProblem } from "./core/ids.js";
 import { checkField, checkName } from "./core/input.js";
 import { prepareRecord } from "./core/merge.js";
@@ -136,6 +136,9 @@ export interface DoctorReport {
 
 /** The tree a record is in: active, or the Trash (`retired`). */
 export type AgentTree = "active" | "retired";
+
+/** The shortest id prefix that names an agent, as git's short ids: fewer characters match by chance. */
+const MIN_ID_PREFIX = 4;
 
 /**
  * The one door of the CLI and the HTTP service to the registry: agents by name or id, newest launch
@@ -551,61 +554,134 @@ export class RegistryService {
   }
 
   /**
-   * Finds one agent by id or by exact name. A name that several agents carry is `AMBIGUOUS_NAME`
-   * with the candidates — never a guess.
+   * Finds one agent by id, exact name or unique id prefix, as {@link RegistryService.findAgent},
+   * and requires it in `tree`: one found only in the other tree is `AGENT_NOT_FOUND`. A name
+   * that several agents carry is `AMBIGUOUS_NAME` with the candidates — never a guess.
    */
   async resolveAgent(
     reference: string,
     tree: AgentTree | "either" = "active",
   ): Promise<NamedAgentRecord> {
-    if (tree === "either") {
-      try {
-        return await this.resolveAgent(reference, "active");
-      } catch (error) {
-        // Not in the active tree, by id or by name (INVALID_ID: no such name, and not an id
-        // either): the Trash may still hold an agent of that name.
-        if (
-          !(
-            error instanceof RegistryError &&
-            (error.code === "AGENT_NOT_FOUND" || error.code === "INVALID_ID")
-          )
+    const elsewhere = () =>
+      notFound(reference, tree === "retired" ? "it is not in the Trash" : "it is in the Trash");
+    let match: Awaited<ReturnType<RegistryService["findAgent"]>>;
+    try {
+      match = await this.findAgent(reference, tree === "retired" ? "retired" : "active");
+    } catch (error) {
+      // Several of that name, all in the other tree: in this tree there is none.
+      if (
+        tree !== "either" &&
+        isRegistryError(error, "AMBIGUOUS_NAME") &&
+        (error.data.candidates as { retired: boolean }[]).every(
+          (candidate) => candidate.retired !== (tree === "retired"),
         )
-          throw error;
-        return this.resolveAgent(reference, "retired").catch((inner: unknown) => {
-          throw inner instanceof RegistryError && inner.code === "AGENT_NOT_FOUND"
-            ? notFound(reference)
-            : inner;
-        });
+      )
+        throw elsewhere();
+      throw error;
+    }
+    if (tree === "either" || match.tree === tree) return match.record;
+    throw elsewhere();
+  }
+
+  /**
+   * Finds the agent a person means by `reference` (SPEC §12) in both trees, `first` first.
+   * Precedence, first match wins: an exact id, then an exact name — each in `first`, then in the
+   * other tree — then a unique prefix of an id (at least 4 characters, as git's short ids) in
+   * either tree. An exact id always means its file: one that cannot be read
+   * is `INVALID_FILE` naming the reason, never "no agent". Several agents of one name in a tree
+   * are `AMBIGUOUS_NAME`, a prefix of several ids `AMBIGUOUS_ID`, both with `data.candidates`.
+   * A miss is `INVALID_ID` when the reference could not be an id either, else `AGENT_NOT_FOUND`.
+   * The HTTP routes take exact ids only (`getAgent` …): a program has the id.
+   */
+  async findAgent(
+    reference: string,
+    first: AgentTree = "active",
+  ): Promise<{
+    record: NamedAgentRecord;
+    tree: AgentTree;
+    /** What the reference was: the agent's id, its exact name, or a unique prefix of its id. */
+    by: "id" | "name" | "prefix";
+  }> {
+    const validId = idProblem(reference) === null;
+    if (first === "active" && validId && !this.index) {
+      // The usual reference, an active agent's id, costs one file read, not a listing.
+      const record = await this.registry.get(reference).catch((error: unknown) => {
+        if (isRegistryError(error, "INVALID_FILE")) return null; // the listing says why
+        throw error;
+      });
+      if (record) return { record, tree: "active", by: "id" };
+    }
+    const scan = await this.scan();
+    const order: readonly AgentTree[] =
+      first === "active" ? ["active", "retired"] : ["retired", "active"];
+    const inTree = (tree: AgentTree) => (tree === "active" ? scan.active : scan.retired);
+    const quoted = JSON.stringify(reference);
+    for (const tree of order) {
+      const records = inTree(tree);
+      const byId = records.find((record) => record.data.instance_id === reference);
+      if (byId) return { record: byId, tree, by: "id" };
+      const file = tree === "active" ? `${reference}.json` : `retired/${reference}.json`;
+      const unreadable = validId
+        ? scan.skipped.find((skipped) => skipped.file === file)
+        : undefined;
+      if (unreadable) {
+        throw new RegistryError(
+          "INVALID_FILE",
+          `${file} exists but could not be read (${unreadable.reason}): ${unreadable.message}`,
+          { id: reference, file, reason: unreadable.reason },
+        );
+      }
+      const named = records.filter((record) => record.data.instance_name === reference);
+      if (named.length === 1) return { record: named[0] as NamedAgentRecord, tree, by: "name" };
+      if (named.length > 1) {
+        const candidates = candidatesOf(named.map((record) => ({ record, tree })));
+        throw new RegistryError(
+          "AMBIGUOUS_NAME",
+          `${named.length} agents${tree === "retired" ? " in the Trash" : ""} are named ${quoted}: ${idList(candidates)}`,
+          { name: reference, candidates },
+        );
       }
     }
-    const records = await this.records(tree);
-    const byId = records.find((record) => record.data.instance_id === reference);
-    if (byId) return byId;
-    const named = records.filter((record) => record.data.instance_name === reference);
-    if (named.length === 1) return named[0] as NamedAgentRecord;
-    if (named.length > 1) {
-      const candidates = sortNewestFirst(named).map((record) => ({
-        id: record.data.instance_id,
-        name: record.data.instance_name,
-        definition_id: record.data.definition_id,
-        last_launched_at_ms: record.data.last_launched_at_ms,
-      }));
-      throw new RegistryError(
-        "AMBIGUOUS_NAME",
-        `${named.length} agents are named ${JSON.stringify(reference)}: ${candidates.map((c) => c.id).join(", ")}`,
-        { name: reference, candidates },
-      );
+    if (reference.length >= MIN_ID_PREFIX) {
+      // An agent in both trees (an interrupted move) is one agent: its first tree's record.
+      const matches = new Map<string, { record: NamedAgentRecord; tree: AgentTree }>();
+      for (const tree of order) {
+        for (const record of inTree(tree)) {
+          const id = record.data.instance_id;
+          if (id.startsWith(reference) && !matches.has(id)) matches.set(id, { record, tree });
+        }
+      }
+      const [only] = matches.values();
+      if (only && matches.size === 1) return { ...only, by: "prefix" };
+      if (matches.size > 1) {
+        const candidates = candidatesOf([...matches.values()]);
+        throw new RegistryError(
+          "AMBIGUOUS_ID",
+          `${matches.size} agents have an id that starts with ${quoted}: ${idList(candidates)}`,
+          { prefix: reference, candidates },
+        );
+      }
     }
-    // Neither an id nor a name of this tree: say which the reference was taken for (SPEC §12).
     const problem = idProblem(reference);
     if (problem !== null) {
       throw new RegistryError(
         "INVALID_ID",
-        `no agent is named ${JSON.stringify(reference)}, and it is not a valid id either: ${problem}`,
+        `no agent is named ${quoted}, and it is not a valid id either: ${problem}`,
         { id: reference },
       );
     }
-    throw notFound(reference, tree === "retired" ? "it is not in the Trash" : undefined);
+    throw new RegistryError("AGENT_NOT_FOUND", `no agent has the id or name ${quoted}`, {
+      id: reference,
+    });
+  }
+
+  /**
+   * The active agents named exactly `name`, newest launch first: those a person would confuse
+   * with an agent of that name (`create` and `rename` warn of them).
+   */
+  async agentsNamed(name: string): Promise<NamedAgentRecord[]> {
+    const active = await this.records("active");
+    return sortNewestFirst(active.filter((record) => record.data.instance_name === name));
   }
 
   /**
@@ -953,6 +1029,30 @@ function pathExists(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The agents an ambiguous reference matched, newest launch first, as `data.candidates` lists
+ * them: enough to tell them apart (definition, working dir, last launch) and where each is.
+ */
+function candidatesOf(matches: readonly { record: NamedAgentRecord; tree: AgentTree }[]) {
+  return [...matches]
+    .sort((a, b) => compareNewestFirst(a.record.data, b.record.data))
+    .map(({ record: { data }, tree }) => ({
+      id: data.instance_id,
+      name: data.instance_name,
+      definition_id: data.definition_id,
+      working_dir: data.working_dir,
+      last_launched_at_ms: data.last_launched_at_ms,
+      retired: tree === "retired",
+    }));
+}
+
+/** The first few candidates' ids for a message (`data.candidates` has them all). */
+function idList(candidates: readonly { id: string }[]): string {
+  const shown = candidates.slice(0, 5).map((candidate) => candidate.id);
+  const more = candidates.length - shown.length;
+  return `${shown.join(", ")}${more > 0 ? ` and ${more} more` : ""}`;
 }
 
 function notFound(id: string, detail?: string): RegistryError {

@@ -4,12 +4,13 @@
  */
 
 import { agentJson } from "../api.js";
-import { RegistryError } from "../core/errors.js";
-import { idProblem } from "../core/ids.js";
+import { ERROR_TABLE, isRegistryError } from "../core/errors.js";
 import type { NamedAgentRecord } from "../core/schema.js";
+import { relativeTime } from "../present.js";
 import type { RegistryService } from "../service.js";
 import type { CliContext } from "./context.js";
-import { agentTable } from "./format.js";
+import { CliError } from "./errors.js";
+import { agentTable, printable } from "./format.js";
 
 /**
  * A listing (`list`, `trash`): `{ agents }` with `--json`, else a table (or `empty`), then the
@@ -29,75 +30,134 @@ export async function printAgents(
   ctx.out.skipped(service.skippedCount);
 }
 
-/** A command's `<agent>`, resolved in the tree(s) the command works on, and the opened service. */
+/**
+ * A command's `<agent>` — an id, an exact name or a unique id prefix (SPEC §12; the precedence is
+ * `RegistryService.findAgent`'s) — resolved in the tree(s) the command works on, and the opened
+ * service. An agent found only in the other tree is `AGENT_NOT_FOUND` saying where it is and what
+ * to run next: `forget` of an agent already in the Trash says so (`intent: "forget"`).
+ */
 export async function agentArgument(
   ctx: CliContext,
   reference: string,
   where: "active" | "retired" | "either",
+  intent: "use" | "forget" = "use",
 ): Promise<{ service: RegistryService; record: NamedAgentRecord; id: string }> {
   const service = await ctx.service();
-  const record = await findAgent(service, reference, where);
+  const record = await findAgent(ctx, service, reference, where, intent);
   return { service, record, id: record.data.instance_id };
 }
 
-/**
- * Resolves `reference` in the tree(s) a command works on. A miss says what the reference was
- * taken for: an agent's name in the other tree is `AGENT_NOT_FOUND` saying where it is; a reference that is
- * neither a valid id nor any agent's name is `INVALID_ID` (exit 2); a valid id that matches
- * nothing is `AGENT_NOT_FOUND` (exit 3). Each tree is asked on its own, so an invalid id that is
- * the name of an agent in the second tree is still found.
- */
+/** One agent an ambiguous reference matched (`data.candidates`, see `RegistryService.findAgent`). */
+interface Candidate {
+  id: string;
+  name: string;
+  definition_id: string;
+  working_dir: string;
+  last_launched_at_ms: number;
+  retired: boolean;
+}
+
 async function findAgent(
+  ctx: CliContext,
   service: RegistryService,
   reference: string,
   where: "active" | "retired" | "either",
+  intent: "use" | "forget",
 ): Promise<NamedAgentRecord> {
-  const attempt = async (tree: "active" | "retired") => {
-    try {
-      return await service.resolveAgent(reference, tree);
-    } catch (error) {
-      if (error instanceof RegistryError && ["AGENT_NOT_FOUND", "INVALID_ID"].includes(error.code))
-        return null;
+  let match: Awaited<ReturnType<RegistryService["findAgent"]>>;
+  try {
+    match = await service.findAgent(reference, where === "retired" ? "retired" : "active");
+  } catch (error) {
+    if (!isRegistryError(error, "AMBIGUOUS_NAME") && !isRegistryError(error, "AMBIGUOUS_ID"))
       throw error;
-    }
-  };
-  for (const tree of where === "either" ? (["active", "retired"] as const) : [where]) {
-    const found = await attempt(tree);
-    if (found) return found;
-  }
-  const quoted = JSON.stringify(reference);
-  const data = { id: reference };
-  if (where !== "either") {
-    // Several agents of that name over there still answer "it is over there", not AMBIGUOUS_NAME.
-    const elsewhere = await attempt(where === "active" ? "retired" : "active").catch(
-      (error: unknown) => {
-        if (error instanceof RegistryError && error.code === "AMBIGUOUS_NAME")
-          return "several" as const;
-        throw error;
-      },
-    );
-    if (elsewhere) {
-      const restore =
-        elsewhere === "several"
-          ? "see them with: agentmux-registry trash, and restore one by its id"
-          : `bring it back with: agentmux-registry restore ${elsewhere.data.instance_id}`;
-      throw new RegistryError(
-        "AGENT_NOT_FOUND",
+    const candidates = error.data.candidates as Candidate[];
+    printCandidates(ctx, candidates, error.code === "AMBIGUOUS_ID");
+    // Several of that name, all in the other tree: none is where the command looks.
+    if (
+      where !== "either" &&
+      error.code === "AMBIGUOUS_NAME" &&
+      candidates.every((candidate) => candidate.retired !== (where === "retired"))
+    ) {
+      const several = `${candidates.length} agents named ${JSON.stringify(reference)}`;
+      throw notHere(
         where === "active"
-          ? `${quoted} is in the Trash, not active (${restore})`
-          : `${quoted} is not in the Trash: ${elsewhere === "several" ? "agents of that name are" : "that agent is"} active`,
-        { ...data, retired: where === "active" },
+          ? `${several} are ${intent === "forget" ? "already " : ""}in the Trash and none is active; ${
+              intent === "forget"
+                ? "nothing to forget"
+                : "restore one first: agentmux-registry restore <id>"
+            }`
+          : `${several} are active and none is in the Trash; nothing to restore`,
+        { id: reference, retired: where === "active", candidates },
       );
     }
+    throw error;
   }
-  const problem = idProblem(reference);
-  if (problem !== null) {
-    throw new RegistryError(
-      "INVALID_ID",
-      `no agent is named ${quoted}, and it is not a valid id either (${problem})`,
-      data,
+  const { record, tree } = match;
+  if (where === "either" || tree === where) return record;
+  const name = JSON.stringify(record.data.instance_name);
+  const id = record.data.instance_id;
+  const restore = `agentmux-registry restore ${id}`;
+  throw notHere(
+    where === "retired"
+      ? `${name} is not in the Trash: that agent is active; nothing to restore`
+      : intent === "forget"
+        ? `${name} is already in the Trash; to bring it back: ${restore}`
+        : `${name} is in the Trash; restore it first: ${restore}`,
+    { id: reference, instance_id: id, retired: tree === "retired" },
+  );
+}
+
+/** `AGENT_NOT_FOUND` whose message already says what to run next (no generic hint after it). */
+function notHere(message: string, data: Record<string, unknown>): CliError {
+  return new CliError("AGENT_NOT_FOUND", ERROR_TABLE.AGENT_NOT_FOUND.exit, message, data);
+}
+
+/**
+ * The agents an ambiguous reference matched, one aligned line each on stderr before the error (as
+ * git lists the candidates of an ambiguous short id): enough to tell them apart. `--json` has
+ * them in the error's `candidates`; `--quiet` leaves the error line alone.
+ */
+function printCandidates(
+  ctx: CliContext,
+  candidates: readonly Candidate[],
+  showNames: boolean,
+): void {
+  if (ctx.out.mode.json) return;
+  const now = ctx.now();
+  const rows = candidates.map((candidate) => [
+    candidate.id,
+    ...(showNames ? [printable(JSON.stringify(candidate.name))] : []),
+    printable(candidate.definition_id),
+    printable(candidate.working_dir),
+    `launched ${relativeTime(candidate.last_launched_at_ms, now)}`,
+    candidate.retired ? "in the Trash" : "",
+  ]);
+  const widths = (rows[0] ?? []).map((_, c) => Math.max(...rows.map((row) => row[c]?.length ?? 0)));
+  for (const row of rows)
+    ctx.out.warn(
+      `  ${row
+        .map((cell, c) => cell.padEnd(widths[c] ?? 0))
+        .join("  ")
+        .trimEnd()}`,
     );
-  }
-  const scope = { active: "", retired: " in the Trash", either: ", active or in the Trash" }[where];
-  throw new RegistryError("AGENT_NOT_FOUND", `no agent has the id or name ${quoted}${scope}`, data);
+}
+
+/**
+ * After `create` or `rename`: a warning, not a refusal, when other active agents carry the same
+ * name — the name alone no longer finds one agent, so the warning gives the id to use.
+ */
+export async function warnSameName(
+  ctx: CliContext,
+  service: RegistryService,
+  record: NamedAgentRecord,
+): Promise<void> {
+  const { instance_id: id, instance_name: name } = record.data;
+  const others = (await service.agentsNamed(name)).filter((other) => other.data.instance_id !== id);
+  if (others.length === 0) return;
+  const ids = others.slice(0, 3).map((other) => other.data.instance_id);
+  if (others.length > ids.length) ids.push(`${others.length - ids.length} more`);
+  const who = others.length === 1 ? "another agent is" : `${others.length} other agents are`;
+  ctx.out.warn(
+    `warning: ${who} also named ${printable(JSON.stringify(name))} (${ids.join(", ")}); to refer to this one, use its id: ${id}`,
+  );
 }

@@ -39,8 +39,10 @@ export const errnoOf = (error: unknown): string | undefined => {
 };
 
 const FIXES: Partial<Record<keyof typeof ERROR_TABLE, string>> = {
-  AGENT_NOT_FOUND: "see the agents with: agentmux-registry list (or trash)",
+  AGENT_NOT_FOUND:
+    "see the agents with: agentmux-registry list, and the Trash with: agentmux-registry trash",
   AMBIGUOUS_NAME: "use the agent's id",
+  AMBIGUOUS_ID: "type more of the id",
   WORKING_DIR_MISSING: "recreate the directory, or forget the agent",
   WORKING_DIR_ESCAPES: "remove the symlink that leads outside the agents base",
   LOCK_TIMEOUT: "another process holds the record; try again",

@@ -29,6 +29,7 @@ export const ERROR_TABLE = {
     meaning: "another live process holds the agent's lease (or this process lost its lease)",
   },
   AMBIGUOUS_NAME: { exit: 4, http: 409, meaning: "a name matches several agents" },
+  AMBIGUOUS_ID: { exit: 4, http: 409, meaning: "an id prefix matches several agents" },
   INVALID_NAME: {
     exit: 2,
     http: 400,

@@ -539,24 +539,23 @@ describe("cli: hardening", { concurrency: true }, () => {
       for (const command of ["continue", "forget", "rename"]) {
         const args = command === "rename" ? [command, "old one", "x"] : [command, "old one"];
         const line = assertErrorLine(await box.run(args), 3);
-        assert.match(line, /"old one" is in the Trash/, line);
+        assert.match(line, /"old one" is (already )?in the Trash/, line);
         assert.ok(line.includes("agentmux-registry restore bbb"), line);
         assertJsonError(await box.run(["--json", ...args]), 3, "AGENT_NOT_FOUND");
       }
       const line = assertErrorLine(await box.run(["restore", "live one"]), 3);
       assert.match(line, /"live one" is not in the Trash: that agent is active/);
       assertJsonError(await box.run(["--json", "restore", "live one"]), 3, "AGENT_NOT_FOUND");
-      // Several agents of that name in the other tree: still "it is over there", not ambiguous.
+      // Several agents of that name in the other tree: still "it is over there", not ambiguous
+      // (the candidates are listed on stderr before the error line).
       seed(box, { instance_id: "ccc", instance_name: "old one" }, { retired: true });
       seed(box, { instance_id: "ddd", instance_name: "live one" });
-      assert.match(
-        assertErrorLine(await box.run(["forget", "old one"]), 3),
-        /"old one" is in the Trash, not active \(see them with: agentmux-registry trash/,
-      );
-      assert.match(
-        assertErrorLine(await box.run(["restore", "live one"]), 3),
-        /agents of that name are active/,
-      );
+      const forgotten = await box.run(["forget", "old one"]);
+      assert.equal(forgotten.code, 3);
+      assert.match(forgotten.stderr, /\nerror: 2 agents named "old one" are already in the Trash/);
+      const restored = await box.run(["restore", "live one"]);
+      assert.equal(restored.code, 3);
+      assert.match(restored.stderr, /\nerror: 2 agents named "live one" are active/);
       assertOk(await box.run(["delete", "ccc", "--yes"]));
       assertOk(await box.run(["delete", "ddd", "--yes"]));
       // show and delete look in both trees, whatever the name looks like.

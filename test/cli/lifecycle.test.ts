@@ -507,7 +507,11 @@ describe("cli: writing", { concurrency: true }, () => {
         ["rename", "twin", "x"],
         ["delete", "twin", "--yes"],
       ]) {
-        const line = assertErrorLine(await box.run(args), 4);
+        // The candidates, one line each, then the one error line.
+        const result = await box.run(args);
+        assertExit(result, 4);
+        const line = result.stderr.trimEnd().split("\n").at(-1) ?? "";
+        assert.match(line, /^error: /);
         assert.ok(line.includes("twin-old") && line.includes("twin-new"), line);
       }
       const error = assertJsonError(await box.run(["--json", "show", "twin"]), 4, "AMBIGUOUS_NAME");
@@ -519,7 +523,14 @@ describe("cli: writing", { concurrency: true }, () => {
         ["twin-new", "twin-old"],
       );
       for (const candidate of candidates) {
-        assert.deepEqual(keys(candidate), ["definition_id", "id", "last_launched_at_ms", "name"]);
+        assert.deepEqual(keys(candidate), [
+          "definition_id",
+          "id",
+          "last_launched_at_ms",
+          "name",
+          "retired",
+          "working_dir",
+        ]);
       }
       assertJsonError(await box.run(["continue", "twin", "--json"]), 4, "AMBIGUOUS_NAME");
       assert.deepEqual(registryState(box), state, "nothing changed");
@@ -531,8 +542,10 @@ describe("cli: writing", { concurrency: true }, () => {
       const box = sandbox(t);
       seed(box, { instance_id: "t1", instance_name: "same" }, { retired: true });
       seed(box, { instance_id: "t2", instance_name: "same" }, { retired: true });
-      const line = assertErrorLine(await box.run(["restore", "same"]), 4);
-      assert.ok(line.includes("t1") && line.includes("t2"));
+      const result = await box.run(["restore", "same"]);
+      assertExit(result, 4);
+      const line = result.stderr.trimEnd().split("\n").at(-1) ?? "";
+      assert.ok(line.startsWith("error: ") && line.includes("t1") && line.includes("t2"), line);
     });
   });
 });

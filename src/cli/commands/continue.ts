@@ -12,7 +12,7 @@ export const continueCommand = defineCommand({
   define: (command) =>
     command
       .description("record a launch; print the working directory, or run a command in it")
-      .argument("<agent>", "id or name")
+      .argument("<agent>", "id, name or unique id prefix (4+ characters)")
       .argument("[command...]", "with --exec: the command to run (after --)")
       .addOption(
         valueOption("--session <id>", "the provider CLI's session id to keep for resume", text),

@@ -1,4 +1,5 @@
 import { agentJson } from "../../api.js";
+import { warnSameName } from "../agents.js";
 import { defineCommand } from "../command.js";
 import { agentLabel, printable } from "../format.js";
 import { once, text, valueOption } from "../options.js";
@@ -35,5 +36,6 @@ export const create = defineCommand({
       { agent: agentJson(created.record), working_dir_path: created.workingDir },
       () => `created ${agentLabel(created.record)} in ${printable(created.workingDir)}`,
     );
+    await warnSameName(ctx, service, created.record);
   },
 });

@@ -7,9 +7,9 @@ export const forget = defineCommand({
   define: (command) =>
     command
       .description("move an agent to the Trash (restorable)")
-      .argument("<agent>", "id or name"),
+      .argument("<agent>", "id, name or unique id prefix (4+ characters)"),
   async run(ctx, [reference]: [string], _options: unknown) {
-    const { service, record, id } = await agentArgument(ctx, reference, "active");
+    const { service, record, id } = await agentArgument(ctx, reference, "active", "forget");
     const moved = await service.forgetAgent(id);
     ctx.out.result(
       { id, moved },

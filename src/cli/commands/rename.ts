@@ -1,4 +1,4 @@
-import { agentArgument } from "../agents.js";
+import { agentArgument, warnSameName } from "../agents.js";
 import { defineCommand } from "../command.js";
 import { agentLabel, printable } from "../format.js";
 
@@ -7,17 +7,19 @@ export const rename = defineCommand({
   define: (command) =>
     command
       .description("rename an agent")
-      .argument("<agent>", "id or name")
+      .argument("<agent>", "id, name or unique id prefix (4+ characters)")
       .argument("<new-name>", "the new name"),
   async run(ctx, [reference, name]: [string, string], _options: unknown) {
     const { service, record, id } = await agentArgument(ctx, reference, "active");
     const changed = await service.renameAgent(id, name);
     // The name as stored (the service trims it), not as typed.
-    const newName = (await service.getAgent(id)).record.data.instance_name;
+    const renamed = (await service.getAgent(id)).record;
+    const newName = renamed.data.instance_name;
     ctx.out.result({ id, name: newName, changed }, () =>
       changed === 0
         ? `${agentLabel(record)} is already named that`
         : `renamed ${agentLabel(record)} to ${printable(newName)}`,
     );
+    await warnSameName(ctx, service, renamed);
   },
 });

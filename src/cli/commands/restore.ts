@@ -7,7 +7,7 @@ export const restore = defineCommand({
   define: (command) =>
     command
       .description("bring an agent back from the Trash")
-      .argument("<agent>", "id or name (as in the Trash)"),
+      .argument("<agent>", "id, name or unique id prefix, as in the Trash"),
   async run(ctx, [reference]: [string], _options: unknown) {
     const { service, record, id } = await agentArgument(ctx, reference, "retired");
     const moved = await service.restoreAgent(id);

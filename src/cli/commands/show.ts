@@ -5,7 +5,10 @@ import { agentDetails } from "../format.js";
 
 export const show = defineCommand({
   name: "show",
-  define: (command) => command.description("one agent in detail").argument("<agent>", "id or name"),
+  define: (command) =>
+    command
+      .description("one agent in detail")
+      .argument("<agent>", "id, name or unique id prefix (4+ characters)"),
   async run(ctx, [reference]: [string], _options: unknown) {
     const found = await agentArgument(ctx, reference, "either");
     const { record, retired, workingDirPath, inUse } = await found.service.locate(found.record);
