@@ -27,6 +27,7 @@ import {
   type MigrateStats,
   markerIsCurrent,
   migrateFromSqliteOnce,
+  unreadableSources,
 } from "./sqlite/migrate.js";
 import { LEASE_REPORT_AFTER_MS, scanLeaseTree } from "./store/lease-repair.js";
 import {
@@ -691,16 +692,20 @@ export class RegistryService {
    */
   async doctor(options: { fix?: boolean } = {}): Promise<DoctorReport> {
     const scan = await this.scan();
-    const problems: Problem[] = scan.skipped.map(skippedProblem);
+    const root = this.registry.root;
+    const problems: Problem[] = skippedProblems(scan, root);
     const retiredIds = new Set(scan.retired.map((record) => record.data.instance_id));
     for (const record of scan.active) {
       const id = record.data.instance_id;
       if (retiredIds.has(id)) {
+        const active = shellQuote(join(root, `${id}.json`));
+        const trashed = join(root, "retired", `${id}.json`);
+        // Not `forget`: it replaces the Trash copy, which may be the one worth keeping.
         problems.push({
           kind: "in-both-trees",
           subject: id,
           message: `${id} is both active and in the Trash (an interrupted restore or a concurrent writer)`,
-          fix: `keep the active one: agentmux-registry forget ${id}  (or remove retired/${id}.json)`,
+          fix: `compare ${active} with ${shellQuote(trashed)}; to keep the agent active, move the Trash copy aside: mv -n ${shellQuote(trashed)} ${shellQuote(`${trashed}.bak`)} (to keep it forgotten, move the active one aside instead)`,
         });
       }
       const dir = join(
@@ -718,13 +723,13 @@ export class RegistryService {
                 kind: "working-dir-escapes",
                 subject: id,
                 message: `working directory of ${name} leads outside its base: ${dir}`,
-                fix: `replace the link at ${dir} with a real directory, or: agentmux-registry forget ${id}`,
+                fix: `move the agent's files from where the link at ${shellQuote(dir)} points into a real directory of that name (removing a link deletes nothing it points to), or forget the agent: agentmux-registry forget ${id}`,
               }
             : {
                 kind: "working-dir-missing",
                 subject: id,
                 message: `working directory of ${name} is missing: ${dir}`,
-                fix: `recreate ${dir}, or forget the agent: agentmux-registry forget ${id}`,
+                fix: `recreate it (mkdir -p ${shellQuote(dir)}), or forget the agent: agentmux-registry forget ${id}`,
               },
         );
       }
@@ -746,8 +751,7 @@ export class RegistryService {
     }
     for (const entry of this.registry.oddEntries()) problems.push(oddEntryProblem(entry));
     problems.push(...this.leaseProblems(scan));
-    const migration = await this.migrationProblem();
-    if (migration) problems.push(migration);
+    problems.push(...(await this.migrationProblems()));
     return {
       root: this.registry.root,
       agents_base: this.registry.agentsBase,
@@ -871,18 +875,35 @@ export class RegistryService {
     return { active: [...index.active], retired: [...index.retired], skipped: index.skipped };
   }
 
-  private async migrationProblem(): Promise<Problem | null> {
-    if (this.home === undefined) return null;
+  /**
+   * An unfinished migration, and each database (or directory) it cannot read now, with the
+   * reason: the one problem and the others are what `migrate` would stop at.
+   */
+  private async migrationProblems(): Promise<Problem[]> {
+    const home = this.home;
+    if (home === undefined) return [];
     // An unreadable marker (a directory, say) counts as no marker: the migration has not completed.
-    if (await markerIsCurrent(this.registry).catch(() => false)) return null;
-    const sources = findSources(this.home).sources.length;
-    if (sources === 0) return null;
-    return {
-      kind: "migration-incomplete",
-      subject: MARKER_NAME,
-      message: `the one-shot migration of ${sources} SQLite database(s) under ${this.home} has not completed`,
-      fix: `agentmux-registry migrate --home ${this.home}`,
-    };
+    if (await markerIsCurrent(this.registry).catch(() => false)) return [];
+    const sources = findSources(home).sources.length;
+    const unreadable = unreadableSources(home);
+    if (sources === 0 && unreadable.length === 0) return [];
+    const migrate = `agentmux-registry migrate --home ${shellQuote(home)}`;
+    const cannot =
+      unreadable.length > 0 ? `: ${unreadable.length} path(s) under it cannot be read now` : "";
+    return [
+      {
+        kind: "migration-incomplete",
+        subject: MARKER_NAME,
+        message: `the one-shot migration of ${sources} SQLite database(s) under ${home} has not completed${cannot}`,
+        fix: unreadable.length > 0 ? `fix each path named below, then: ${migrate}` : migrate,
+      },
+      ...unreadable.map(({ path, reason }) => ({
+        kind: "migration-incomplete" as const,
+        subject: path,
+        message: `${path} cannot be read: ${reason}`,
+        fix: `${unreadableSourceFix(path, reason)}, then: ${migrate}`,
+      })),
+    ];
   }
 
   private async requireActive(id: string): Promise<NamedAgentRecord> {
@@ -1063,13 +1084,85 @@ function notFound(id: string, detail?: string): RegistryError {
   );
 }
 
-function skippedProblem(file: SkippedFile): Problem {
-  return {
-    kind: "skipped-file",
-    subject: file.file,
-    message: `${file.file} could not be loaded (${file.reason}): ${file.message}`,
-    fix: SKIP_FIXES[file.reason] ?? "inspect the file; it was left untouched",
-  };
+/**
+ * The files the listing skipped, each with a fix that loses nothing: nothing is deleted or
+ * written over, a file is moved aside under a new name with `mv -n` (which never replaces
+ * one), and a rename to `<id>.json` is offered only while no file has, or claims, that name.
+ */
+function skippedProblems(scan: ScanResult, root: string): Problem[] {
+  const names = new Set(scan.skipped.map((skipped) => skipped.file));
+  for (const record of scan.active) names.add(`${record.data.instance_id}.json`);
+  for (const record of scan.retired) names.add(`retired/${record.data.instance_id}.json`);
+  const claims = new Map<string, number>();
+  for (const skipped of scan.skipped) {
+    const target = renameTarget(skipped);
+    if (target !== null) claims.set(target, (claims.get(target) ?? 0) + 1);
+  }
+  return scan.skipped.map((skipped) => {
+    const path = shellQuote(join(root, skipped.file));
+    const aside = `mv -n ${path} ${shellQuote(`${join(root, skipped.file)}.bak`)}`;
+    const target = renameTarget(skipped);
+    let fix = SKIP_FIXES[skipped.reason](path, aside);
+    if (skipped.reason === "id-mismatch") {
+      const id = claimedId(skipped);
+      if (target === null) {
+        fix = `data.instance_id ${JSON.stringify(id)} is not a valid id: if this is the agent the file name says, set data.instance_id to that in ${path}; otherwise move it aside: ${aside}`;
+      } else if (
+        names.has(target) ||
+        names.has(otherTree(target)) ||
+        (claims.get(target) ?? 0) > 1
+      ) {
+        const existing = names.has(target) ? target : otherTree(target);
+        fix = names.has(existing)
+          ? `${existing} already exists: compare the two (diff ${shellQuote(join(root, existing))} ${path}), keep the right one as ${existing} and move the other aside, e.g. ${aside}`
+          : `other files also say they are ${id}: compare them, rename only the right one (mv -n ${path} ${shellQuote(join(root, target))}) and move the others aside, e.g. ${aside}`;
+      } else {
+        fix = `rename it to match its data.instance_id: mv -n ${path} ${shellQuote(join(root, target))}`;
+      }
+    }
+    return {
+      kind: "skipped-file",
+      subject: skipped.file,
+      message: `${skipped.file} could not be loaded (${skipped.reason}): ${skipped.message}`,
+      fix,
+    };
+  });
+}
+
+/**
+ * The id an `id-mismatch` file claims, from the message `core/schema.ts` writes
+ * (`data.instance_id "x" differs from the file name "y"`; pinned by test/messages-doctor.test.ts).
+ */
+function claimedId(skipped: SkippedFile): string | null {
+  const quoted = /^data\.instance_id ("(?:[^"\\]|\\.)*") differs/.exec(skipped.message)?.[1];
+  return quoted === undefined ? null : (JSON.parse(quoted) as string);
+}
+
+/** Where an `id-mismatch` file's name should be, in its own tree, or `null` (not a valid id). */
+function renameTarget(skipped: SkippedFile): string | null {
+  if (skipped.reason !== "id-mismatch") return null;
+  const id = claimedId(skipped);
+  if (id === null || idProblem(id) !== null) return null;
+  return `${skipped.file.startsWith("retired/") ? "retired/" : ""}${id}.json`;
+}
+
+/** The same file name in the other tree. */
+function otherTree(file: string): string {
+  return file.startsWith("retired/") ? file.slice("retired/".length) : `retired/${file}`;
+}
+
+/** What to do about a database or directory the migration cannot read, by what was said. */
+function unreadableSourceFix(path: string, reason: string): string {
+  if (/locked|busy/i.test(reason)) return "close the AgentMux version that holds it locked";
+  if (/^E[A-Z]+\b/.test(reason))
+    return `give ${shellQuote(path)} back to its owner and make it readable`;
+  // A damaged database, or something else where one belongs: replaced only after a copy is kept.
+  return `repair it, or move it aside (mv -n ${shellQuote(path)} ${shellQuote(`${path}.bak`)}) and put a good copy from a backup in its place`;
+}
+
+/** A path as a shell word: as it is when it is plain, else in single quotes. */
+function shellQuote(text: string): string {
+  return /^[A-Za-z0-9_./+:=@%-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
 }
 
 /** A FIFO, directory, symlink … at a lock, holder or temp name, or a lock file that is not ours. */
@@ -1103,13 +1196,37 @@ function oddEntryProblem(entry: OddFile): Problem {
   };
 }
 
-const SKIP_FIXES: Partial<Record<SkippedFile["reason"], string>> = {
-  unreadable: "give the file back to its owner and make it readable (chmod 600), or check the disk",
-  "newer-schema": "written by a newer version: upgrade this tool; the file is kept as it is",
-  "id-mismatch": "rename the file to <data.instance_id>.json",
-  "invalid-stem": "rename the file to <data.instance_id>.json",
-  "not-regular-file": "replace the link or directory with the record file, or remove it",
-  "too-large": "this is not a record: move it out of the registry",
-  "unsafe-working-dir": "make data.working_dir a path relative to the agents base",
-  bom: "save the file as UTF-8 without a byte order mark",
+/**
+ * One fix per skip reason, given the file's path and the command that moves it aside. None
+ * deletes or writes over a file: a copy is kept before any repair by hand.
+ */
+const SKIP_FIXES: Record<SkippedFile["reason"], (path: string, aside: string) => string> = {
+  "not-regular-file": (path) =>
+    `move ${path} out of the registry (it is never followed or read); if it links to a record, put a copy of that file in its place`,
+  unreadable: (path) =>
+    `give ${path} back to its owner and make it readable (chmod 600 ${path}), or check the disk`,
+  "too-large": (_, aside) => `it is not a record (records are under 1 MiB): ${aside}`,
+  "invalid-utf8": (path) =>
+    `keep a copy (cp -n ${path} ${path}.bak), then restore it from a backup`,
+  bom: (path) => `save ${path} as UTF-8 without a byte order mark`,
+  "invalid-json": (path) =>
+    `keep a copy (cp -n ${path} ${path}.bak), then repair the JSON by hand or restore it from a backup`,
+  "duplicate-key": (path) =>
+    `keep a copy (cp -n ${path} ${path}.bak), then remove the repeated key from ${path}`,
+  "not-an-object": (path) =>
+    `keep a copy (cp -n ${path} ${path}.bak), then restore it from a backup`,
+  "missing-schema-version": (path) =>
+    `keep a copy (cp -n ${path} ${path}.bak), then restore it from a backup; do not guess a version`,
+  "older-schema": (path) =>
+    `no version writes a schema below 1: keep a copy (cp -n ${path} ${path}.bak), then restore it from a backup`,
+  "newer-schema": () =>
+    "written by a newer version: upgrade agentmux-registry; the file is kept as it is",
+  "invalid-field": (path) => `correct the field the message names in ${path}`,
+  "empty-field": (path) => `fill in the field the message names in ${path}`,
+  "invalid-stem": (path, aside) =>
+    `rename ${path} to <its data.instance_id>.json with mv -n (which never replaces a file); if that name is taken, compare the two and move the one you do not keep aside, e.g. ${aside}`,
+  "id-mismatch": (_, aside) =>
+    `compare it with the record of its data.instance_id, or move it aside: ${aside}`,
+  "unsafe-working-dir": (path) =>
+    `make data.working_dir in ${path} a path relative to the agents base`,
 };

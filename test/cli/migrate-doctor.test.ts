@@ -252,12 +252,15 @@ describe("cli: migrate and doctor", { concurrency: true }, () => {
       mkdirSync(join(box.agentsBase, "aaa-wd"), { recursive: true });
       const doctor = await box.run(["--json", "doctor"]);
       assertExit(doctor, 4);
-      const report = parseJson<{ problems: { kind: string; fix: string }[] }>(doctor);
+      const report = parseJson<Report>(doctor);
+      // The migration, and the database that stops it, by name and reason.
       assert.deepEqual(
         report.problems.map((problem) => problem.kind),
-        ["migration-incomplete"],
+        ["migration-incomplete", "migration-incomplete"],
       );
       assert.match(report.problems[0]?.fix ?? "", /agentmux-registry migrate --home /);
+      assert.equal(report.problems[1]?.subject, corrupt);
+      assert.match(report.problems[1]?.message ?? "", /file is not a database/);
 
       addDatabase(box.home, "versions/0.2.0-repaired", []);
       writeFileSync(
@@ -338,19 +341,20 @@ describe("cli: migrate and doctor", { concurrency: true }, () => {
       assertExit(human, 4);
       const lines = human.stdout.trimEnd().split("\n");
       assert.equal(lines[0], `registry ${box.root}: 2 active, 0 in the Trash`);
-      const problems = lines.slice(1);
-      assert.equal(problems.length, 8, human.stdout);
-      for (let i = 0; i < problems.length; i += 2) {
-        assert.match(problems[i] ?? "", /^problem \S/);
-        assert.match(problems[i + 1] ?? "", /^ {2}fix: \S/);
-      }
-      assert.match(human.stdout, /^problem bad\.json could not be loaded \(invalid-json\)/m);
-      assert.match(human.stdout, /^problem v999\.json could not be loaded \(newer-schema\)/m);
+      // Grouped by kind: a heading with the count, then each problem and its fix.
+      assert.deepEqual(
+        lines.filter((line) => !line.startsWith(" ")),
+        [lines[0], "3 record files could not be loaded:", "1 working directory is missing:"],
+      );
+      assert.equal(lines.length, 1 + 2 + 2 * 4, human.stdout);
+      assert.match(human.stdout, /^ {2}bad\.json could not be loaded \(invalid-json\)/m);
+      assert.match(human.stdout, /^ {2}v999\.json could not be loaded \(newer-schema\)/m);
       assert.match(
         human.stdout,
-        /^problem retired\/wrong-name\.json could not be loaded \(id-mismatch\)/m,
+        /^ {2}retired\/wrong-name\.json could not be loaded \(id-mismatch\)/m,
       );
-      assert.match(human.stdout, /^problem working directory of name-lost \(lost\) is missing/m);
+      assert.match(human.stdout, /^ {2}working directory of name-lost \(lost\) is missing/m);
+      assert.equal(human.stdout.match(/^ {4}fix: \S/gm)?.length, 4);
 
       const json = await box.run(["--json", "doctor"]);
       assertExit(json, 4);
@@ -367,7 +371,8 @@ describe("cli: migrate and doctor", { concurrency: true }, () => {
       }
       const byFile = new Map(report.problems.map((problem) => [problem.subject, problem]));
       assert.match(byFile.get("v999.json")?.fix ?? "", /upgrade/);
-      assert.match(byFile.get("retired/wrong-name.json")?.fix ?? "", /rename the file/);
+      // good.json is in the other tree: renaming into retired/ would make it an agent in both.
+      assert.match(byFile.get("retired/wrong-name.json")?.fix ?? "", /good\.json already exists/);
 
       assertExit(await box.run(["doctor", "--fix"]), 4);
       assert.deepEqual(snapshot(box), state, "doctor (even --fix) changes no record file");
