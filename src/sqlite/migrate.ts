@@ -51,8 +51,8 @@ export interface MigrateStats {
   complete: boolean;
   /**
    * Each database, and each directory on the way to one, that could not be read, with the
-   * reason (as the system or SQLite said it: `EACCES: permission denied`, `file is not a
-   * database`): what makes a run incomplete.
+   * reason as the system or SQLite said it (`EACCES: permission denied`,
+   * `file is not a database`): what makes a run incomplete.
    */
   unreadable: { path: string; reason: string }[];
 }
