@@ -11,7 +11,6 @@
 
 import { EventEmitter } from "node:events";
 import { join, resolve } from "node:path";
-import { performance } from "node:perf_hooks";
 import { decodeRecord } from "./core/decode.js";
 import { RegistryError } from "./core/errors.js";
 import { checkId } from "./core/ids.js";
@@ -28,7 +27,9 @@ import {
   type UpsertOutcome,
 } from "./core/merge.js";
 import { MAX_FILE_BYTES, type NamedAgentRecord, type RecordInput } from "./core/schema.js";
+import { monotonicMs } from "./io/clock.js";
 import {
+  directoryIdentity,
   type EntryRead,
   type Expected,
   ensureDirectory,
@@ -127,6 +128,13 @@ export interface RegistryOptions {
   sweepAfterMs?: number;
   /** Whether `open` sweeps (default true); diagnostics that report stale files turn it off. */
   sweepOnOpen?: boolean;
+  /**
+   * Whether `open` creates the root and `retired/` when missing (default true). With `false`
+   * nothing is created: a missing tree lists as empty, and every write fails with `IO`
+   * (`ENOENT`) naming the missing directory. For readers that must leave no trace (a mistyped
+   * `--root` must not become a registry).
+   */
+  create?: boolean;
 }
 
 /** One record for {@link Registry.importRecords}. */
@@ -161,6 +169,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private readonly lockHolder: LockHolder;
   private readonly sweepAfterMs: number;
   private readonly rootFiles: RootFiles;
+  /** Opened with `create: false`: writes first check that both trees exist. */
+  private readonly existingOnly: boolean;
 
   private constructor(root: string, options: RegistryOptions) {
     super();
@@ -184,17 +194,31 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.sweepAfterMs = positive("sweepAfterMs", options.sweepAfterMs, DEFAULT_SWEEP_AFTER_MS);
     this.activeReader = new TreeReader(this.io.fs, this.root, "");
     this.retiredReader = new TreeReader(this.io.fs, this.retiredDir, `${RETIRED_DIR}/`);
+    this.existingOnly = options.create === false;
   }
 
   /**
-   * Opens the registry at `root`, creating it and `retired/` (mode 0700) when missing, and
-   * sweeps temp and lock files that crashed writers left behind.
+   * Opens the registry at `root`, creating it and `retired/` (mode 0700) when missing (unless
+   * `create: false`), and sweeps temp and lock files that crashed writers left behind.
    */
   static async open(root: string, options: RegistryOptions = {}): Promise<Registry> {
     const registry = new Registry(resolve(root), options);
-    ensureDirectory(registry.io.fs, registry.retiredDir);
+    if (options.create !== false) ensureDirectory(registry.io.fs, registry.retiredDir);
     if (options.sweepOnOpen !== false) registry.sweep();
     return registry;
+  }
+
+  /** `IO` (`ENOENT`) before a write when opened with `create: false` and a tree is missing. */
+  private requireTrees(): void {
+    if (!this.existingOnly) return;
+    for (const dir of [this.root, this.retiredDir]) {
+      if (directoryIdentity(this.io.fs, dir) !== "absent") continue;
+      throw new RegistryError(
+        "IO",
+        `${dir} does not exist: this registry was opened without creating it`,
+        { op: "write", path: dir, errno: "ENOENT" },
+      );
+    }
   }
 
   /**
@@ -289,6 +313,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
    * @internal
    */
   async writeMarker(name: string, text: string): Promise<void> {
+    this.requireTrees();
     await this.rootFiles.writeMarker(name, text);
   }
 
@@ -302,6 +327,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     items: readonly ImportItem[],
     onProgress?: (done: number, total: number) => void,
   ): Promise<ImportResult> {
+    this.requireTrees();
     return importRecords(
       {
         io: this.io,
@@ -461,6 +487,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   /** Runs `work` holding `id`'s in-process mutex and its cross-process lock file. */
   private locked<T>(id: string, work: () => Promise<T> | T): Promise<T> {
     return this.mutex.run(id, async () => {
+      this.requireTrees();
       const lock = await acquireLock(
         this.io,
         join(this.root, `${LOCK_PREFIX}${id}`),
@@ -560,10 +587,10 @@ export class Registry extends EventEmitter<RegistryEvents> {
     tree: JsonObject,
     expected: Expected,
   ): Promise<void> {
-    const started = performance.now();
+    const started = monotonicMs();
     const target = this.path("active", id);
     await writeFileAtomic(this.io, target, text, expected);
-    this.announceWrite(`${id}.json`, tree, performance.now() - started);
+    this.announceWrite(`${id}.json`, tree, monotonicMs() - started);
   }
 
   /**

@@ -5,7 +5,6 @@
  * `"agent"` scope: an agent's legacy launch-keyed records go with it.
  */
 
-import { randomUUID } from "node:crypto";
 import { realpathSync, rmdirSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { agentJson, type ChangeEvent, type InUse, type LeaseJson, type Snapshot } from "./api.js";
@@ -16,19 +15,12 @@ import { prepareRecord } from "./core/merge.js";
 import type { NamedAgentRecord } from "./core/schema.js";
 import { makeDirectories, sleep } from "./io/files.js";
 import { errnoCode, realFs } from "./io/fs.js";
+import { randomId } from "./io/random.js";
 import { loadOrCreateToken } from "./io/token-file.js";
 import { type FeedOptions, type InUseSource, LiveIndex } from "./live-index.js";
 import { compareNewestFirst, holderText, relativeTime } from "./present.js";
 import { type OddFile, Registry, type ScanResult, type SkippedFile } from "./registry.js";
-import {
-  findSources,
-  MARKER_NAME,
-  type MigrateOptions,
-  type MigrateStats,
-  markerIsCurrent,
-  migrateFromSqliteOnce,
-  unreadableSources,
-} from "./sqlite/migrate.js";
+import type { MigrateOptions, MigrateStats } from "./sqlite/migrate.js";
 import { LEASE_REPORT_AFTER_MS, scanLeaseTree } from "./store/lease-repair.js";
 import {
   describeHolder,
@@ -74,6 +66,8 @@ export interface OpenServiceOptions extends ServiceOptions {
   agentsBase?: string;
   /** Whether opening sweeps stale temp and lock files (default true; `doctor` reports them first). */
   sweepOnOpen?: boolean;
+  /** Whether opening creates a missing registry (default true; see `RegistryOptions.create`). */
+  create?: boolean;
 }
 
 /** One agent found by id, and which tree holds it. */
@@ -170,11 +164,15 @@ export class RegistryService {
     if (options.live) this.index = new LiveIndex(registry, this.feedOptions, this.inUseSource());
   }
 
-  /** Opens the registry at `options.root` (creating it if missing) behind a service. */
+  /**
+   * Opens the registry at `options.root` behind a service, creating it if missing (unless
+   * `create: false`).
+   */
   static async open(options: OpenServiceOptions): Promise<RegistryService> {
     const registry = await Registry.open(options.root, {
       agentsBase: options.agentsBase,
       sweepOnOpen: options.sweepOnOpen,
+      create: options.create,
     });
     return new RegistryService(registry, options);
   }
@@ -343,6 +341,7 @@ export class RegistryService {
   async migrate(options: MigrateOptions = {}): Promise<MigrateStats> {
     if (this.home === undefined)
       throw new RegistryError("INVALID_ARGUMENT", "migrate needs the install home", {});
+    const { migrateFromSqliteOnce } = await loadMigration();
     const stats = await migrateFromSqliteOnce(this.home, this.registry, options);
     this.index?.noteBulkWrite();
     return stats;
@@ -516,7 +515,7 @@ export class RegistryService {
     for (let n = 2; used.has(workingDir) || pathExists(join(base, workingDir)); n++)
       workingDir = `${slug}-${n}`;
     const now = this.now();
-    const id = randomUUID();
+    const id = randomId();
     // Validated and sized before the directory is made: a refused record leaves nothing behind.
     const record = prepareRecord({
       schema_version: 1,
@@ -882,6 +881,7 @@ export class RegistryService {
   private async migrationProblems(): Promise<Problem[]> {
     const home = this.home;
     if (home === undefined) return [];
+    const { findSources, MARKER_NAME, markerIsCurrent, unreadableSources } = await loadMigration();
     // An unreadable marker (a directory, say) counts as no marker: the migration has not completed.
     if (await markerIsCurrent(this.registry).catch(() => false)) return [];
     const sources = findSources(home).sources.length;
@@ -956,6 +956,9 @@ export class RegistryService {
     return real;
   }
 }
+
+/** The SQLite side (better-sqlite3, a native addon) loads only for `migrate` and `doctor`. */
+const loadMigration = () => import("./sqlite/migrate.js");
 
 /** The first `limit` records of `sorted`, of one definition if given. */
 function pickNamed(

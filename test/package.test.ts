@@ -119,7 +119,7 @@ test("the npm pack tarball installs into an empty project; its library, types an
   timeout: 300_000,
 }, (t) => {
   assert.ok(
-    existsSync(join(repo, "dist", "index.js")) && existsSync(join(repo, "dist", "cli", "bin.js")),
+    existsSync(join(repo, "dist", "index.js")) && existsSync(join(repo, "dist", "cli", "bin.cjs")),
     "dist/ is missing: run `npm run build` first",
   );
   const dir = tempDir(t, "amr-pack-");
@@ -132,7 +132,7 @@ test("the npm pack tarball installs into an empty project; its library, types an
     "README.md",
     "dist/index.js",
     "dist/index.d.ts",
-    "dist/cli/bin.js",
+    "dist/cli/bin.cjs",
     "docs/record.schema.json",
     "docs/FORMAT.md",
     "web/index.html",

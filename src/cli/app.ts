@@ -5,7 +5,7 @@
  */
 
 import { Command } from "commander";
-import type { CliCommand } from "./command.js";
+import { type CliCommand, openOptions } from "./command.js";
 import { COMMANDS } from "./commands/index.js";
 import { createContext, type GlobalOptions, PACKAGE_VERSION } from "./context.js";
 import { EXIT } from "./errors.js";
@@ -84,10 +84,12 @@ function addCommand(
 ): void {
   command.define(program.command(command.name)).action(async (...params: unknown[]) => {
     const parsed = params.at(-1) as Command;
-    const ctx = createContext(io, out, parsed.optsWithGlobals<GlobalOptions>(), {
-      sweepOnOpen: command.sweepOnOpen ?? true,
-      live: command.live ?? false,
-    });
+    const ctx = createContext(
+      io,
+      out,
+      parsed.optsWithGlobals<GlobalOptions>(),
+      openOptions(command, parsed.opts()),
+    );
     setExit((await command.run(ctx, parsed.processedArgs, parsed.opts())) ?? EXIT.ok);
   });
 }

@@ -6,7 +6,7 @@
  */
 
 import type { Command } from "commander";
-import type { CliContext } from "./context.js";
+import type { CliContext, OpenOptions } from "./context.js";
 
 export interface CliCommand<Args extends unknown[] = unknown[], Options = unknown> {
   name: string;
@@ -17,9 +17,31 @@ export interface CliCommand<Args extends unknown[] = unknown[], Options = unknow
   sweepOnOpen?: boolean;
   /** Whether the service keeps a live index (long-running commands: `serve`). */
   live?: boolean;
+  /**
+   * Whether the command only reads (default false), given its options: its registry is opened
+   * without creating anything and without the sweep, so a mistyped `--root` leaves no trace.
+   */
+  readOnly?: boolean | OptionsRule<Options>;
 }
+
+/** A decision from a command's options; a method's type, so every command fits the program's list. */
+type OptionsRule<Options> = { decide(options: Options): boolean }["decide"];
 
 /** Types a command's `run` from its own declaration; the result fits the program's list. */
 export const defineCommand = <Args extends unknown[], Options>(
   command: CliCommand<Args, Options>,
 ): CliCommand<Args, Options> => command;
+
+/** How `command`, run with `options`, opens the registry. */
+export function openOptions<Options>(
+  command: CliCommand<unknown[], Options>,
+  options: Options,
+): OpenOptions {
+  const readOnly =
+    typeof command.readOnly === "function" ? command.readOnly(options) : command.readOnly === true;
+  return {
+    sweepOnOpen: !readOnly && (command.sweepOnOpen ?? true),
+    live: command.live ?? false,
+    create: !readOnly,
+  };
+}

@@ -5,8 +5,7 @@
  */
 
 import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
-import { defaultPaths } from "../io/paths.js";
+import { choosePaths } from "../io/paths.js";
 import { RegistryService } from "../service.js";
 import type { CliIo, Output } from "./output.js";
 
@@ -27,24 +26,28 @@ export interface CliContext {
   readonly out: Output;
   readonly now: () => number;
   readonly paths: { root: string; home: string; agentsBase: string };
-  /** The service over `paths`; the registry is opened (and created if missing) on the first call. */
+  /**
+   * The service over `paths`, opened on the first call; a read-only command's leaves a missing
+   * registry uncreated (it lists as empty: name `paths.root` when saying so).
+   */
   service(): Promise<RegistryService>;
+}
+
+/** How a command opens the registry (`openOptions` in `command.ts` decides). */
+export interface OpenOptions {
+  sweepOnOpen: boolean;
+  live: boolean;
+  /** False for read-only commands: nothing is created. */
+  create: boolean;
 }
 
 export function createContext(
   io: CliIo,
   out: Output,
   options: GlobalOptions,
-  open: { sweepOnOpen: boolean; live: boolean },
+  open: OpenOptions,
 ): CliContext {
-  // --home moves every default with it, as AGENTMUX_HOME_OVERRIDE does.
-  const env = options.home ? { ...io.env, AGENTMUX_HOME_OVERRIDE: options.home } : io.env;
-  const defaults = defaultPaths(env);
-  const paths = {
-    root: resolve(options.root ?? defaults.root),
-    home: resolve(options.home ?? defaults.home),
-    agentsBase: resolve(options.agentsBase ?? defaults.agentsBase),
-  };
+  const paths = choosePaths(options, io.env);
   let service: Promise<RegistryService> | undefined;
   return {
     out,
@@ -55,6 +58,7 @@ export function createContext(
         ...paths,
         sweepOnOpen: open.sweepOnOpen,
         live: open.live,
+        create: open.create,
         version: PACKAGE_VERSION,
         now: io.now,
       });

@@ -9,11 +9,11 @@
  */
 
 import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import type { Stats } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { RegistryError } from "../core/errors.js";
 import { constants, errnoCode, type FsOps } from "./fs.js";
+import { randomHex } from "./random.js";
 
 export type EntryRead =
   | { kind: "absent" }
@@ -588,12 +588,13 @@ function fsyncPath(fs: FsOps, path: string): void {
   }
 }
 
-/** Random per process, so that names stay unique across processes and pid reuse. */
-const PROCESS_NONCE = randomBytes(4).toString("hex");
+/** Random per process (made at its first write): names stay unique across processes and pid reuse. */
+let processNonce: string | undefined;
 let tempCounter = 0;
 
 /** A counter, not fresh random bytes per write: those cost more than the write's rename. */
 function tempNameFor(target: string): string {
   tempCounter = (tempCounter + 1) % Number.MAX_SAFE_INTEGER;
-  return `${dirname(target)}/${TEMP_PREFIX}${basename(target, ".json")}.${process.pid}.${PROCESS_NONCE}${tempCounter.toString(36)}`;
+  processNonce ??= randomHex(4);
+  return `${dirname(target)}/${TEMP_PREFIX}${basename(target, ".json")}.${process.pid}.${processNonce}${tempCounter.toString(36)}`;
 }

@@ -14,13 +14,13 @@
  * put right by linking it back, and backed by the registry's check before every rename.
  */
 
-import { randomBytes } from "node:crypto";
 import { type BigIntStats, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { RegistryError } from "../core/errors.js";
 import { ioError, type WriteContext } from "./files.js";
 import { constants, errnoCode } from "./fs.js";
+import { randomHex } from "./random.js";
 
 export const LOCK_PREFIX = ".lock-";
 /** Not a `.lock-` name: no record id can make a lock name collide with a holder file. */
@@ -116,7 +116,7 @@ export class LockHolder {
 
   private open(): HolderFile {
     if (this.file) return this.file;
-    const token = randomBytes(8).toString("hex");
+    const token = randomHex(8);
     const path = join(this.dir, `${HOLDER_PREFIX}${token}`);
     // The random name cannot exist: null here would be a broken random source.
     const created = createLockFile(this.ctx, path, token);
@@ -200,7 +200,7 @@ export async function acquireLock(
   for (;;) {
     const linked = holderFile ? holderFile.tryLink(lockPath, settings) : "unsupported";
     if (linked === "unsupported") {
-      token ??= randomBytes(8).toString("hex");
+      token ??= randomHex(8);
       const created = tryCreate(ctx, lockPath, token, settings);
       if (created) {
         holderFile?.linksUnsupported();
@@ -498,7 +498,7 @@ export function processAlive(pid: number): boolean {
  */
 export function takeOver(ctx: WriteContext, lockPath: string, judged: LockInfo): boolean {
   const { fs } = ctx;
-  const aside = `${lockPath}.stale-${randomBytes(6).toString("hex")}`;
+  const aside = `${lockPath}.stale-${randomHex(6)}`;
   try {
     fs.renameSync(lockPath, aside);
   } catch (error) {

@@ -14,7 +14,6 @@
  * sweep block or follow a link.
  */
 
-import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { listDirectory, TEMP_PREFIX, type WriteContext } from "./files.js";
@@ -28,6 +27,7 @@ import {
   processAlive,
   takeOver,
 } from "./lock.js";
+import { randomHex } from "./random.js";
 
 export const DEFAULT_SWEEP_AFTER_MS = 5 * 60_000;
 
@@ -208,7 +208,7 @@ export function removeOddEntry(ctx: WriteContext, entry: OddEntry): boolean {
       throw error;
     }
   }
-  const aside = `${entry.path}.stale-${randomBytes(6).toString("hex")}`;
+  const aside = `${entry.path}.stale-${randomHex(6)}`;
   try {
     fs.renameSync(entry.path, aside);
   } catch (error) {

@@ -12,11 +12,11 @@
  * writer wins), and their mode is neither reported nor set.
  */
 
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { RegistryError } from "../core/errors.js";
 import { ioError, TEMP_PREFIX } from "./files.js";
+import { randomHex } from "./random.js";
 
 export const TOKEN_FILE = ".service-token";
 const TOKEN_PATTERN = /^[0-9a-f]{64}$/;
@@ -31,7 +31,7 @@ export function loadOrCreateToken(root: string): string {
   for (let attempt = 0; attempt < 10; attempt++) {
     const existing = readTokenFile(path);
     if (existing !== null) return existing;
-    const token = randomBytes(32).toString("hex");
+    const token = randomHex(32);
     if (createTokenFile(root, path, `${token}\n`)) return token;
   }
   throw new RegistryError(
@@ -90,7 +90,7 @@ function readTokenFile(path: string): string | null {
 
 /** Creates the token file unless one exists; returns whether this call created it. */
 function createTokenFile(root: string, path: string, text: string): boolean {
-  const temp = join(root, `${TEMP_NAME}${process.pid}.${randomBytes(6).toString("hex")}`);
+  const temp = join(root, `${TEMP_NAME}${process.pid}.${randomHex(6)}`);
   let fd: number | undefined;
   try {
     fd = fs.openSync(

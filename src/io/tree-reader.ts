@@ -13,9 +13,9 @@
 
 import type { Stats } from "node:fs";
 import { sep } from "node:path";
-import { performance } from "node:perf_hooks";
 import { decodeRecord } from "../core/decode.js";
 import { MAX_FILE_BYTES, type NamedAgentRecord, type SkipReason } from "../core/schema.js";
+import { monotonicMs } from "./clock.js";
 import {
   describeUnreadableEntry,
   directoryIdentity,
@@ -102,9 +102,9 @@ export class TreeReader {
         } else if (statMatches(stat, cached.identity)) outcome = cached.outcome;
       }
       if (outcome === null) {
-        const started = performance.now();
+        const started = monotonicMs();
         outcome = this.readOne(candidate, now);
-        slowestMs = Math.max(slowestMs, performance.now() - started);
+        slowestMs = Math.max(slowestMs, monotonicMs() - started);
         if (outcome === null) continue;
       }
       if (outcome.skipped === undefined) records.push(outcome.record);

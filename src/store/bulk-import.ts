@@ -4,10 +4,10 @@
  * no lock is needed), with the directories' fsyncs batched.
  */
 
-import { performance } from "node:perf_hooks";
 import type { JsonObject } from "../core/json.js";
 import { prepareRecord } from "../core/merge.js";
 import type { RecordInput } from "../core/schema.js";
+import { monotonicMs } from "../io/clock.js";
 import { createFilesExclusive, type WriteContext } from "../io/files.js";
 
 /** One record for {@link Registry.importRecords}. */
@@ -61,7 +61,7 @@ export async function importRecords(
   });
   const total = prepared.length;
   let done = result.skippedExisting;
-  const started = performance.now();
+  const started = monotonicMs();
   await createFilesExclusive(
     io,
     fresh.map(({ record: { id, text }, retired }) => ({
@@ -77,7 +77,7 @@ export async function importRecords(
         target.announce(
           retired ? `retired/${record.id}.json` : `${record.id}.json`,
           record.tree,
-          (performance.now() - started) / (i + 1),
+          (monotonicMs() - started) / (i + 1),
         );
       }
       if (done % PROGRESS_EVERY === 0) onProgress?.(done, total);

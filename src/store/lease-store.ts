@@ -5,7 +5,6 @@
  * section (an exclusive `flock` on `<id>.lock`); `inspect` alone reads without it, for display.
  */
 
-import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { RegistryError } from "../core/errors.js";
 import { checkId } from "../core/ids.js";
@@ -44,11 +43,12 @@ import {
 import { withFileLock } from "../io/flock.js";
 import { errnoCode, type FsOps, realFs } from "../io/fs.js";
 import { pidRunning, pidStartSeconds, thisHostname } from "../io/process-identity.js";
+import { randomId } from "../io/random.js";
 
 export { LEASES_DIR };
 
 /** This process's boot id: every store of the process claims as the same owner unless told otherwise. */
-const PROCESS_BOOT_ID = randomUUID();
+let processBootId: string | undefined;
 
 /** How a process is judged alive; injectable so tests can stage dead and reused pids. */
 export interface ProcessProbe {
@@ -138,8 +138,6 @@ export interface ClaimOptions {
 export class LeaseStore {
   /** `<root>/leases`. */
   readonly dir: string;
-  /** The boot id this store claims as. */
-  readonly bootId: string;
   /** How long a lease stays live after its last renewal. */
   readonly ttlMs: number;
   /** How often {@link LeaseStore.keep} renews. */
@@ -152,10 +150,11 @@ export class LeaseStore {
   private readonly host: string;
   private readonly pid: number;
   private readonly probe: ProcessProbe;
+  private readonly givenBootId: string | undefined;
 
   constructor(root: string, options: LeaseStoreOptions = {}) {
     this.dir = join(root, LEASES_DIR);
-    this.bootId = options.bootId ?? PROCESS_BOOT_ID;
+    this.givenBootId = options.bootId;
     this.channel = options.channel ?? "agentmux-registry";
     this.version = options.version ?? "";
     this.ttlMs = options.ttlMs ?? LEASE_TTL_MS;
@@ -166,6 +165,13 @@ export class LeaseStore {
     this.host = options.hostname ?? thisHostname();
     this.pid = options.pid ?? process.pid;
     this.probe = options.process ?? { running: pidRunning, startSeconds: pidStartSeconds };
+  }
+
+  /** The boot id this store claims as (this process's, made on first use, unless given). */
+  get bootId(): string {
+    if (this.givenBootId !== undefined) return this.givenBootId;
+    processBootId ??= randomId();
+    return processBootId;
   }
 
   /**
@@ -195,7 +201,7 @@ export class LeaseStore {
         await this.writeFile(this.epochPath(id), encodeEpoch(epoch));
       }
       const now = this.now();
-      const claimId = randomUUID();
+      const claimId = randomId();
       await this.writeFile(
         this.leasePath(id),
         encodeLease({

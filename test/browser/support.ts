@@ -1,7 +1,7 @@
 /**
  * Support for the browser and load tests: a sandbox (`<tmp>/home` through
  * `AGENTMUX_HOME_OVERRIDE`, as in test/cli/harness.ts), the BUILT service started as a black box
- * (`node dist/cli/bin.js serve --port 0 --json`), the built CLI run alongside it, and Debian's
+ * (`node dist/cli/bin.cjs serve --port 0 --json`), the built CLI run alongside it, and Debian's
  * chromium driven by playwright-core (never a downloaded browser).
  *
  * Cleanup order matters: `t.after` hooks run in the order they were registered, so `sandbox(t)`
@@ -20,7 +20,7 @@ import { type RecordInput, Registry } from "../../src/index.js";
 import { tempDir } from "../helpers.js";
 
 export const REPO = join(import.meta.dirname, "..", "..");
-export const BIN = join(REPO, "dist", "cli", "bin.js");
+export const BIN = join(REPO, "dist", "cli", "bin.cjs");
 export const CHROMIUM = "/usr/bin/chromium";
 export const SCREENSHOTS = join(REPO, "test-results", "screenshots");
 

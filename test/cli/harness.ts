@@ -1,5 +1,5 @@
 /**
- * Black-box harness for the `agentmux-registry` CLI: spawns the BUILT binary (`dist/cli/bin.js`)
+ * Black-box harness for the `agentmux-registry` CLI: spawns the BUILT binary (`dist/cli/bin.cjs`)
  * in a throw-away sandbox and hands back its exit code, stdout and stderr. Spawned processes are
  * never TTYs, so every run also checks that no ANSI escape reached either stream.
  *
@@ -22,7 +22,7 @@ import { CREATE_INSTANCE_TABLE } from "../../src/sqlite/rows.js";
 import { tempDir } from "../helpers.js";
 
 export const REPO = join(import.meta.dirname, "..", "..");
-export const BIN = join(REPO, "dist", "cli", "bin.js");
+export const BIN = join(REPO, "dist", "cli", "bin.cjs");
 export const PACKAGE_VERSION: string = JSON.parse(
   readFileSync(join(REPO, "package.json"), "utf8"),
 ).version;
@@ -172,7 +172,7 @@ async function withSlot<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Spawns `node dist/cli/bin.js ...args`; `options.env` is the whole environment. */
+/** Spawns `node dist/cli/bin.cjs ...args`; `options.env` is the whole environment. */
 export function runBin(
   args: readonly string[],
   options: { env: Record<string, string | undefined>; cwd: string; allowEscapes?: boolean },

@@ -7,6 +7,7 @@ export const doctor = defineCommand({
   name: "doctor",
   // Stale files are reported before (with --fix) they are removed.
   sweepOnOpen: false,
+  readOnly: (options: { fix?: boolean }) => options.fix !== true,
   define: (command) =>
     command
       .description(

@@ -4,6 +4,7 @@ import { type Colors, printable, textTable } from "../format.js";
 
 export const leases = defineCommand({
   name: "leases",
+  readOnly: true,
   define: (command) =>
     command
       .description("the agents a live process holds now (leases; SPEC §15)")

@@ -6,6 +6,7 @@ import { text, valueOption, wholeNumber } from "../options.js";
 
 export const list = defineCommand({
   name: "list",
+  readOnly: true,
   define: (command) =>
     command
       .description("the Continue dropdown: active agents, newest launch first")
