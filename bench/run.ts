@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- --quick] [-- --only list,write]`: runs the benchmarks (all, or those named:
- * list, write, import, sqlite, scale, load) in a temp directory (removed at the end) and prints
- * one markdown table to stdout. `BENCH_RECORDS=N` sets the listing size.
+ * list, write, import, sqlite, scale, load, events, startup, cold) in a temp directory (removed at
+ * the end) and prints one markdown table to stdout. `BENCH_RECORDS=N` sets the listing size (of
+ * `cold` too). `startup` and `cold` time fresh processes of the built bin (bench/startup.ts).
  * Figures are printed, never judged: the exit code says only whether the benchmarks ran.
  */
 
@@ -16,13 +17,24 @@ import { benchLoad, formatLoad } from "./load.js";
 import { benchMigrate } from "./migrate.js";
 import { benchScale, formatScale } from "./scale.js";
 import { benchSqlite } from "./sqlite.js";
+import { benchCold, benchStartup } from "./startup.js";
 import { benchUpsert } from "./upsert.js";
 
 const { values } = parseArgs({
   options: { quick: { type: "boolean", default: false }, only: { type: "string" } },
 });
 const quick = values.quick === true;
-const BENCHMARKS = ["list", "write", "import", "sqlite", "scale", "load", "events"] as const;
+const BENCHMARKS = [
+  "list",
+  "write",
+  "import",
+  "sqlite",
+  "scale",
+  "load",
+  "events",
+  "startup",
+  "cold",
+] as const;
 const selected = new Set(values.only?.split(",").map((name) => name.trim()) ?? BENCHMARKS);
 for (const name of selected) {
   if (!(BENCHMARKS as readonly string[]).includes(name)) {
@@ -55,6 +67,8 @@ const config = {
   scaleRecords: quick ? 0 : 100_000,
   eventRecords: quick ? 200 : 1_000,
   eventWrites: quick ? 5 : 30,
+  startupRounds: quick ? 5 : 41,
+  coldRounds: quick ? 3 : 15,
 };
 
 const work = mkdtempSync(join(tmpdir(), "agentmux-registry-bench-"));
@@ -112,6 +126,19 @@ try {
     );
   }
 
+  if (runs("startup")) {
+    results.push(await benchStartup({ dir: join(work, "startup"), rounds: config.startupRounds }));
+  }
+  if (runs("cold")) {
+    results.push(
+      ...(await benchCold({
+        dir: join(work, "cold"),
+        records: config.records,
+        rounds: config.coldRounds,
+      })),
+    );
+  }
+
   const scale =
     runs("scale") && config.scaleRecords > 0
       ? benchScale(join(work, "scale"), config.scaleRecords)
@@ -146,7 +173,9 @@ try {
       " + directory open/fsyncSync/close per record, file text prepared in advance." +
       "\nimport baseline: one registry.upsert() per record; case: migrateFromSqliteOnce over 30 SQLite databases." +
       "\nvs SQLite: better-sqlite3, one table indexed on (definition_id, last_launched_at_ms), WAL," +
-      " synchronous=FULL, one transaction per write; the registry lists warm (its cache settled).",
+      " synchronous=FULL, one transaction per write; the registry lists warm (its cache settled)." +
+      "\nfresh process / cold list: every case a new process of the built bin (dist/cli/bin.cjs) or a" +
+      " plain CommonJS script, spawn to exit, stdout to /dev/null (bench/startup.ts).",
   );
   if (scale) console.log(`\n${formatScale(scale)}`);
   if (events) console.log(`\n${formatEvents(events)}`);
