@@ -193,7 +193,7 @@ test("the npm pack tarball installs into an empty project; its library, types an
     rows: 0,
     valid: true,
     schemaTitle: "AgentMux registry record",
-    codes: 15,
+    codes: 16,
   });
 
   // The types, as a TypeScript user on NodeNext resolution sees them; README's examples too.
