@@ -27,8 +27,8 @@ export interface CliContext {
   readonly now: () => number;
   readonly paths: { root: string; home: string; agentsBase: string };
   /**
-   * The service over `paths`, opened on the first call; a read-only command's leaves a missing
-   * registry uncreated (it lists as empty: name `paths.root` when saying so).
+   * The service over `paths`, opened on the first call. A read-only command's creates nothing: a
+   * missing registry lists as empty (a message saying so names `paths.root`).
    */
   service(): Promise<RegistryService>;
 }
