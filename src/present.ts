@@ -17,24 +17,26 @@ export function compareNewestFirst(a: Launched, b: Launched): number {
   );
 }
 
+/** Each unit of a relative time and how many of the one before make it. */
+const STEPS: readonly (readonly [number, string])[] = [
+  [60, "min"],
+  [60, "h"],
+  [24, "d"],
+  [30.44, "mo"],
+  [12, "y"],
+];
+
 /** "just now", "5 min ago", "3 h ago", "2 d ago", "4 mo ago", "2 y ago"; the future says "in …". */
 export function relativeTime(ms: number, now: number): string {
   const delta = now - ms;
   const past = delta >= 0;
   const seconds = Math.abs(delta) / 1000;
   if (seconds < 45) return "just now";
-  const steps: [number, string][] = [
-    [60, "min"],
-    [60, "h"],
-    [24, "d"],
-    [30.44, "mo"],
-    [12, "y"],
-  ];
   let value = seconds / 60;
   let unit = "min";
   // Move up a unit when the rounded value would reach it: "60 min" is "1 h".
-  for (let i = 1; i < steps.length; i++) {
-    const [size, name] = steps[i] as [number, string];
+  for (let i = 1; i < STEPS.length; i++) {
+    const [size, name] = STEPS[i] as readonly [number, string];
     if (Math.round(value) < size) break;
     value /= size;
     unit = name;

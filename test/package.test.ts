@@ -174,7 +174,7 @@ test("the npm pack tarball installs into an empty project; its library, types an
   const root = join(dir, "registry");
   const agentsBase = join(dir, "agents");
   writeFileSync(join(project, "smoke.mjs"), SMOKE_SCRIPT);
-  const edgeDependencies = ["fastify", "commander", "cli-table3", "picocolors"];
+  const edgeDependencies = ["fastify", "commander", "string-width", "picocolors"];
   const hidden = (name: string) => join(project, "node_modules", `.hidden-${name}`);
   for (const name of edgeDependencies)
     renameSync(join(project, "node_modules", name), hidden(name));

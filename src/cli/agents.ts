@@ -1,34 +1,15 @@
 /**
  * What several commands do with agents: resolve a command's `<agent>` (SPEC §12) with the CLI's
- * messages, and print a listing.
+ * messages.
  */
 
-import { agentJson } from "../api.js";
 import { ERROR_TABLE, isRegistryError } from "../core/errors.js";
 import type { NamedAgentRecord } from "../core/schema.js";
 import { relativeTime } from "../present.js";
 import type { RegistryService } from "../service.js";
 import type { CliContext } from "./context.js";
 import { CliError } from "./errors.js";
-import { agentTable, printable } from "./format.js";
-
-/**
- * A listing (`list`, `trash`): `{ agents }` with `--json`, else a table (or `empty`), then the
- * pointer to `doctor` when the listing skipped files. Agents a live process holds are marked.
- */
-export async function printAgents(
-  ctx: CliContext,
-  service: RegistryService,
-  agents: readonly NamedAgentRecord[],
-  empty: string,
-): Promise<void> {
-  const inUse = await service.agentsInUse();
-  ctx.out.result(
-    { agents: agents.map((record) => agentJson(record, inUse.get(record.data.instance_id))) },
-    () => (agents.length === 0 ? empty : agentTable(agents, inUse, ctx.now(), ctx.out.colors)),
-  );
-  ctx.out.skipped(service.skippedCount);
-}
+import { printable } from "./format.js";
 
 /**
  * A command's `<agent>` — an id, an exact name or a unique id prefix (SPEC §12; the precedence is

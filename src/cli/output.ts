@@ -1,29 +1,43 @@
 /**
- * The CLI's one way out: every byte on stdout and stderr — results, warnings, progress, commander's
- * help and parse errors, and every failure — is written here. It knows the output mode (`--json`,
- * `--quiet`), whether each stream is a terminal, and colour (a TTY without `NO_COLOR`). Text for
- * people is escaped with `printable`; `--json` values are written exactly.
+ * The CLI's one way out: every byte on stdout and stderr — results, warnings, progress, questions,
+ * commander's help and parse errors, and every failure — is written here. It knows the output
+ * mode (`--json`, `--quiet`), whether each stream is a terminal and how wide stdout's is, and
+ * colour (a TTY without `NO_COLOR`). Text for people is escaped with `printable`; `--json` values
+ * are written exactly.
  */
 
 import { createColors } from "picocolors";
 import { failureOf } from "./errors.js";
-import { type Colors, printable } from "./format.js";
+import { type Colors, plural, printable } from "./format.js";
 
 /** The process as the CLI sees it; tests pass their own. */
 export interface CliIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   env: NodeJS.ProcessEnv;
+  stdinIsTTY: boolean;
   stdoutIsTTY: boolean;
   stderrIsTTY: boolean;
+  /** The width of stdout's terminal, when it is one and says. */
+  columns: number | undefined;
+  /** One line typed on stdin (without its newline); `null` at end of input. */
+  readLine: () => Promise<string | null>;
   now: () => number;
 }
 
 export interface OutputMode {
   /** One JSON value on stdout: the result, or `{ error }`. */
   json: boolean;
-  /** Only what was asked for: no warnings, no progress. */
+  /** Only what was asked for: a command's ids when it has some, no warnings, no progress. */
   quiet: boolean;
+}
+
+/** What `--quiet` prints instead of a result's text. */
+export interface ResultOptions {
+  /** The JSON on a single line, for a process that keeps running (`serve`). */
+  oneLine?: boolean;
+  /** With `--quiet` (and no `--json`): these ids, one a line, and nothing else. */
+  ids?: readonly string[];
 }
 
 /** A progress line on stderr, redrawn in place. */
@@ -47,16 +61,46 @@ export class Output {
   }
 
   /**
-   * A command's result: `json` with `--json`, else the text `human` builds (nothing when empty).
-   * `oneLine` writes the JSON on a single line, for a process that keeps running (`serve`).
+   * A command's result: `json` with `--json`; else with `--quiet` the `ids` when given (one a
+   * line, for `$(…)` and `xargs`); else the text `human` builds (nothing when empty).
    */
-  result(json: unknown, human: () => string, options: { oneLine?: boolean } = {}): void {
+  result(json: unknown, human: () => string, options: ResultOptions = {}): void {
     if (this.mode.json) {
       this.io.stdout(`${JSON.stringify(json, null, options.oneLine ? undefined : 2)}\n`);
-    } else {
-      const text = human();
-      if (text !== "") this.io.stdout(`${text}\n`);
+      return;
     }
+    const text = this.mode.quiet && options.ids ? options.ids.join("\n") : human();
+    if (text !== "") this.io.stdout(`${text}\n`);
+  }
+
+  /** Whether the result will be text for people (neither `--json` nor `--quiet`). */
+  get forPeople(): boolean {
+    return !this.mode.json && !this.mode.quiet;
+  }
+
+  /**
+   * How many columns a table may take: the terminal's width when stdout is one; else `COLUMNS`
+   * when set; else 80 on a terminal that does not say, and no limit on a pipe or file — what
+   * reads it is a program, which a cut would silently lose text for.
+   */
+  get width(): number {
+    if (this.io.stdoutIsTTY && this.io.columns) return this.io.columns;
+    const columns = this.io.env.COLUMNS ?? "";
+    if (/^[1-9][0-9]{0,5}$/.test(columns)) return Number(columns);
+    return this.io.stdoutIsTTY ? 80 : Number.POSITIVE_INFINITY;
+  }
+
+  /** Whether a person can be asked: stdin and stdout are both a terminal. */
+  get canAsk(): boolean {
+    return this.io.stdinIsTTY && this.io.stdoutIsTTY;
+  }
+
+  /** Asks `question` on stderr; true only for `y` or `yes` (any case). */
+  async confirm(question: string): Promise<boolean> {
+    this.io.stderr(`${printable(question)} [y/N] `);
+    const answer = await this.io.readLine();
+    if (answer === null) this.io.stderr("\n");
+    return /^y(es)?$/i.test(answer?.trim() ?? "");
   }
 
   /**
@@ -75,7 +119,9 @@ export class Output {
   /** The files a listing skipped, if any: a pointer to `doctor`. */
   skipped(count: number): void {
     if (count > 0)
-      this.warn(`${count} agent record file(s) could not be loaded; run: agentmux-registry doctor`);
+      this.warn(
+        `${plural(count, "agent record file")} could not be loaded; run: agentmux-registry doctor`,
+      );
   }
 
   /** A progress bar on a terminal's stderr; none with `--json`, `--quiet` or no terminal. */
@@ -165,10 +211,29 @@ export function processIo(): { io: CliIo; exitCode: (code: number) => number } {
         if (!process.stderr.destroyed) process.stderr.write(text);
       },
       env: process.env,
+      stdinIsTTY: process.stdin.isTTY === true,
       stdoutIsTTY: process.stdout.isTTY === true,
       stderrIsTTY: process.stderr.isTTY === true,
+      columns: process.stdout.isTTY ? process.stdout.columns : undefined,
+      readLine,
       now: Date.now,
     },
     exitCode: (code) => (writeFailed && code === 0 ? 1 : code),
   };
+}
+
+/**
+ * One line from stdin. The terminal's own line editing stays on (no raw mode), so Ctrl-C is the
+ * usual SIGINT; stdin is let go after the line, so the process can end.
+ */
+async function readLine(): Promise<string | null> {
+  const { createInterface } = await import("node:readline");
+  const lines = createInterface({ input: process.stdin, terminal: false });
+  return new Promise((resolve) => {
+    lines.once("line", (line) => {
+      resolve(line);
+      lines.close();
+    });
+    lines.once("close", () => resolve(null));
+  });
 }

@@ -121,8 +121,11 @@ describe("cli: hardening", { concurrency: true }, () => {
                 stderr += text;
               },
               env: {},
+              stdinIsTTY: false,
               stdoutIsTTY: false,
               stderrIsTTY: false,
+              columns: undefined,
+              readLine: async () => null,
               now: () => {
                 throw thrown;
               },
@@ -157,8 +160,11 @@ describe("cli: hardening", { concurrency: true }, () => {
             stderr += text;
           },
           env: { AGENTMUX_REGISTRY_DEBUG: "1" },
+          stdinIsTTY: false,
           stdoutIsTTY: false,
           stderrIsTTY: false,
+          columns: undefined,
+          readLine: async () => null,
           now: () => {
             throw new TypeError("the clock broke");
           },

@@ -114,7 +114,7 @@ describe("cli: reading", { concurrency: true }, () => {
       );
       const none = await box.run(["list", "--definition", "nothing-like-it"]);
       assertOk(none);
-      assert.equal(none.stdout, "no agents\n");
+      assert.equal(none.stdout, `no nothing-like-it agents in ${box.root}\n`);
       assert.deepEqual(
         parseJson<{ agents: unknown[] }>(await box.run(["--json", "list", "--definition", "x"])),
         { agents: [] },
@@ -214,7 +214,7 @@ describe("cli: reading", { concurrency: true }, () => {
       );
       assert.equal(
         human.stderr,
-        "2 agent record file(s) could not be loaded; run: agentmux-registry doctor\n",
+        "2 agent record files could not be loaded; run: agentmux-registry doctor\n",
       );
 
       const json = await box.run(["--json", "list"]);
@@ -223,7 +223,7 @@ describe("cli: reading", { concurrency: true }, () => {
         parseJson<{ agents: AgentJson[] }>(json).agents.map((agent) => agent.instance_id),
         ["good"],
       );
-      assert.match(json.stderr, /^2 agent record file\(s\) could not be loaded/);
+      assert.match(json.stderr, /^2 agent record files could not be loaded/);
 
       for (const args of [
         ["--quiet", "list"],
@@ -249,7 +249,7 @@ describe("cli: reading", { concurrency: true }, () => {
         tableCells(human.stdout).map((row) => row[6]),
         ["gone"],
       );
-      assert.match(human.stderr, /^1 agent record file\(s\) could not be loaded/);
+      assert.match(human.stderr, /^1 agent record file could not be loaded/);
       assert.equal((await box.run(["trash", "--quiet"])).stderr, "");
     });
   });
@@ -317,7 +317,7 @@ describe("cli: reading", { concurrency: true }, () => {
       const box = sandbox(t);
       const empty = await box.run(["trash"]);
       assertOk(empty);
-      assert.equal(empty.stdout, "the Trash is empty\n");
+      assert.equal(empty.stdout, `the Trash of ${box.root} is empty\n`);
       assert.deepEqual(parseJson(await box.run(["--json", "trash"])), { agents: [] });
 
       seed(box, { instance_id: "active" });

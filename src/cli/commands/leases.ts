@@ -1,6 +1,7 @@
 import type { LeaseJson } from "../../api.js";
 import { defineCommand } from "../command.js";
-import { type Colors, printable, textTable } from "../format.js";
+import { type Column, fullIds, printable, renderTable, type TableLayout } from "../format.js";
+import { idText, WIDE } from "./list.js";
 
 export const leases = defineCommand({
   name: "leases",
@@ -8,22 +9,54 @@ export const leases = defineCommand({
   define: (command) =>
     command
       .description("the agents a live process holds now (leases; SPEC §15)")
-      .option("--all", "every lease file, expired, dead and unreadable ones too, with its status"),
-  async run(ctx, _args: [], options: { all?: boolean }) {
+      .option("--all", "every lease file, expired, dead and unreadable ones too, with its status")
+      .option("--wide", WIDE),
+  async run(ctx, _args: [], options: { all?: boolean; wide?: boolean }) {
     const service = await ctx.service();
     const found = await service.listLeases({ all: options.all });
-    ctx.out.result({ leases: found }, () =>
-      found.length === 0
-        ? options.all
-          ? "no lease files"
-          : "no agent is in use"
-        : leaseTable(found, options.all === true, ctx.out.colors),
+    const wide = options.wide === true;
+    const ids =
+      ctx.out.forPeople && !wide && found.length > 0
+        ? await idText(
+            service,
+            undefined,
+            found.map((lease) => lease.instance_id),
+          )
+        : fullIds;
+    ctx.out.result(
+      { leases: found },
+      () =>
+        found.length === 0
+          ? options.all
+            ? "no lease files"
+            : "no agent is in use"
+          : leaseTable(found, options.all === true, {
+              width: wide ? Number.POSITIVE_INFINITY : ctx.out.width,
+              ids,
+              colors: ctx.out.colors,
+            }),
+      { ids: found.map((lease) => lease.instance_id) },
     );
   },
 });
 
-function leaseTable(found: readonly LeaseJson[], all: boolean, colors: Colors): string {
-  const head = ["AGENT", "ID", "HOST", "PID", "PROGRAM", "BLOCK", "RENEWED"];
+function leaseTable(found: readonly LeaseJson[], all: boolean, layout: TableLayout): string {
+  const { colors } = layout;
+  const columns: Column[] = [
+    { head: "AGENT", flex: true },
+    { head: "ID", paint: colors.dim },
+    { head: "HOST", flex: true },
+    { head: "PID" },
+    { head: "PROGRAM", flex: true },
+    { head: "BLOCK", flex: true },
+    { head: "RENEWED" },
+  ];
+  if (all) {
+    columns.push({
+      head: "STATUS",
+      paint: (text, row) => (found[row]?.holding ? colors.yellow(text) : text),
+    });
+  }
   const rows = found.map((lease) => {
     const { holder } = lease;
     const program = holder
@@ -31,15 +64,16 @@ function leaseTable(found: readonly LeaseJson[], all: boolean, colors: Colors): 
       : "unknown (unreadable lease file)";
     const row = [
       printable(lease.instance_name ?? "-"),
-      colors.dim(lease.instance_id),
+      // From a file name: anything may be in it.
+      printable(layout.ids(lease.instance_id)),
       printable(holder?.hostname || "-"),
       holder && holder.pid !== 0 ? String(holder.pid) : "-",
       printable(program),
       printable(holder?.block_id || "-"),
       `${(lease.age_ms / 1000).toFixed(1)} s ago`,
     ];
-    if (all) row.push(lease.holding ? colors.yellow(lease.status) : lease.status);
+    if (all) row.push(lease.status);
     return row;
   });
-  return textTable(all ? [...head, "STATUS"] : head, rows, colors);
+  return renderTable(columns, rows, layout);
 }
