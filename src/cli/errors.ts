@@ -70,12 +70,9 @@ export interface Failure {
  */
 export function failureOf(error: unknown): Failure | null {
   if (error instanceof CommanderError) {
-    if (["commander.helpDisplayed", "commander.version"].includes(error.code)) return null;
-    // No command at all: commander printed the help on stderr; that is a usage error.
-    if (error.code === "commander.help") {
-      if (error.exitCode === 0) return null;
-      return usageFailure("a command is required");
-    }
+    // The help on request, or for no command at all (app.ts); the version.
+    if (["commander.helpDisplayed", "commander.help", "commander.version"].includes(error.code))
+      return null;
     // Commander has already written its line (the output module's `outputError`).
     return usageFailure(error.message.replace(/^error: /, ""));
   }

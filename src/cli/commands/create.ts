@@ -35,6 +35,7 @@ export const create = defineCommand({
     ctx.out.result(
       { agent: agentJson(created.record), working_dir_path: created.workingDir },
       () => `created ${agentLabel(created.record)} in ${printable(created.workingDir)}`,
+      { ids: [created.record.data.instance_id] },
     );
     await warnSameName(ctx, service, created.record);
   },

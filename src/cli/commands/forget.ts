@@ -14,6 +14,7 @@ export const forget = defineCommand({
     ctx.out.result(
       { id, moved },
       () => `forgot ${agentLabel(record)}; restore with: agentmux-registry restore ${id}`,
+      { ids: [id] },
     );
   },
 });

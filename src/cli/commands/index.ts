@@ -1,6 +1,7 @@
 /** Every command, in the order `--help` lists them. A new command is a file here and a line below. */
 
 import type { CliCommand } from "../command.js";
+import { complete, completion } from "./completion.js";
 import { continueCommand } from "./continue.js";
 import { create } from "./create.js";
 import { deleteCommand } from "./delete.js";
@@ -29,4 +30,6 @@ export const COMMANDS: readonly CliCommand[] = [
   migrate,
   doctor,
   serve,
+  completion,
+  complete,
 ];

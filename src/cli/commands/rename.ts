@@ -15,10 +15,13 @@ export const rename = defineCommand({
     // The name as stored (the service trims it), not as typed.
     const renamed = (await service.getAgent(id)).record;
     const newName = renamed.data.instance_name;
-    ctx.out.result({ id, name: newName, changed }, () =>
-      changed === 0
-        ? `${agentLabel(record)} is already named that`
-        : `renamed ${agentLabel(record)} to ${printable(newName)}`,
+    ctx.out.result(
+      { id, name: newName, changed },
+      () =>
+        changed === 0
+          ? `${agentLabel(record)} is already named that`
+          : `renamed ${agentLabel(record)} to ${printable(newName)}`,
+      { ids: [id] },
     );
     await warnSameName(ctx, service, renamed);
   },

@@ -11,6 +11,6 @@ export const restore = defineCommand({
   async run(ctx, [reference]: [string], _options: unknown) {
     const { service, record, id } = await agentArgument(ctx, reference, "retired");
     const moved = await service.restoreAgent(id);
-    ctx.out.result({ id, moved }, () => `restored ${agentLabel(record)}`);
+    ctx.out.result({ id, moved }, () => `restored ${agentLabel(record)}`, { ids: [id] });
   },
 });

@@ -16,6 +16,7 @@ export const show = defineCommand({
       { agent: agentJson(record, inUse), working_dir_path: workingDirPath, retired },
       () =>
         `${agentDetails(record, workingDirPath, inUse, ctx.now(), ctx.out.colors)}${retired ? "\n(in the Trash)" : ""}`,
+      { ids: [record.data.instance_id] },
     );
   },
 });
