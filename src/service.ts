@@ -670,9 +670,17 @@ export class RegistryService {
         { id: reference },
       );
     }
-    throw new RegistryError("AGENT_NOT_FOUND", `no agent has the id or name ${quoted}`, {
-      id: reference,
-    });
+    // A short id typed too short (`7c8`) is told the rule, not just "no agent".
+    const tooShort =
+      reference.length > 0 &&
+      order.some((tree) =>
+        inTree(tree).some((record) => record.data.instance_id.startsWith(reference)),
+      );
+    throw new RegistryError(
+      "AGENT_NOT_FOUND",
+      `no agent has the id or name ${quoted}${tooShort ? `; an id prefix needs at least ${MIN_ID_PREFIX} characters` : ""}`,
+      { id: reference },
+    );
   }
 
   /**

@@ -252,7 +252,10 @@ describe("messages: references", { concurrency: true }, () => {
       assertOk(await box.run(["delete", "c0ff", "--yes"]));
       assertErrorLine(await box.run(["show", CHARLIE]), 3);
       // Three characters are too few to be a prefix: that is a name or an id, and neither here.
-      assertErrorLine(await box.run(["show", "a1b"]), 3);
+      assert.match(
+        assertErrorLine(await box.run(["show", "a1b"]), 3),
+        /no agent has the id or name "a1b"; an id prefix needs at least 4 characters/,
+      );
     });
 
     test("a prefix of several ids is AMBIGUOUS_ID, listing them, even across the trees", async (t) => {
