@@ -260,7 +260,7 @@ const CLUSTERED =
  * right for every text but slow (tens of µs a name); the common cases — ASCII, and text whose
  * characters each stand alone, such as CJK — are counted directly, with the same result.
  */
-export function displayWidth(text: string): number {
+function displayWidth(text: string): number {
   if (PLAIN.test(text)) return text.length;
   if (CLUSTERED.test(text)) return stringWidth(text);
   let width = 0;
