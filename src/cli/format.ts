@@ -77,19 +77,36 @@ const SHORT_ID = 8;
  * trees), not only those shown.
  */
 export function shortIds(ids: Iterable<string>, names: ReadonlySet<string>): IdText {
-  // Ids sharing a prefix with an id sort next to it: its neighbours share the longest.
-  const sorted = [...new Set(ids)].sort();
-  const short = new Map<string, string>();
-  let shared = 0; // with the one before
-  for (let i = 0; i < sorted.length; i++) {
-    const id = sorted[i] as string;
-    const next = commonPrefix(id, sorted[i + 1] ?? "");
-    let length = Math.max(SHORT_ID, shared + 1, next + 1);
-    while (length < id.length && names.has(id.slice(0, length))) length++;
-    short.set(id, id.slice(0, length));
-    shared = next;
+  // Only ids of the same first 8 characters can clash: a group of one (the usual) needs nothing
+  // more, and each larger group is sorted once, when one of its ids is first shown.
+  const groups = new Map<string, string[]>();
+  for (const id of ids) {
+    const key = id.slice(0, SHORT_ID);
+    const group = groups.get(key);
+    if (group) group.push(id);
+    else groups.set(key, [id]);
   }
-  return (id) => short.get(id) ?? id;
+  const clashing = new Map<string, number>();
+  const notAName = (id: string, length: number) => {
+    while (length < id.length && names.has(id.slice(0, length))) length++;
+    return id.slice(0, length);
+  };
+  return (id) => {
+    const group = groups.get(id.slice(0, SHORT_ID));
+    if (group === undefined || group.length === 1) return notAName(id, SHORT_ID);
+    if (!clashing.has(id)) {
+      // Ids sharing a prefix with an id sort next to it: its neighbours share the longest.
+      const sorted = [...new Set(group)].sort();
+      for (let i = 0; i < sorted.length; i++) {
+        const shared = Math.max(
+          commonPrefix(sorted[i] as string, sorted[i - 1] ?? ""),
+          commonPrefix(sorted[i] as string, sorted[i + 1] ?? ""),
+        );
+        clashing.set(sorted[i] as string, Math.max(SHORT_ID, shared + 1));
+      }
+    }
+    return notAName(id, clashing.get(id) ?? id.length);
+  };
 }
 
 const commonPrefix = (a: string, b: string): number => {
@@ -197,9 +214,9 @@ export function renderTable(
 /** Between two columns. */
 const GAP = 2;
 
-const SPACE_RUN = " ".repeat(256);
-const spaces = (count: number) =>
-  count <= SPACE_RUN.length ? SPACE_RUN.slice(0, count) : " ".repeat(count);
+/** Runs of spaces made once: a table pads every cell but the last of each row. */
+const PADDING = Array.from({ length: 128 }, (_, count) => " ".repeat(count));
+const spaces = (count: number) => PADDING[count] ?? " ".repeat(count);
 
 /** A flexible column is never cut narrower than this (`ab…`), unless its cells are. */
 const NARROWEST = 3;
