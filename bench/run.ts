@@ -181,7 +181,7 @@ try {
   const memGiB = (totalmem() / 2 ** 30).toFixed(1);
   console.log(
     `node ${process.version}, ${process.platform}/${process.arch}, ${cpus().length} CPUs (${cpu}), ${memGiB} GiB` +
-      `${quick ? ", --quick" : ""}; median of ${config.listRounds} (list) / ${config.upsertRounds} (upsert) / ${config.importRounds} (import) alternating rounds after one warm-up\n`,
+      `${quick ? ", --quick" : ""}; median of ${config.listRounds} (list) / ${config.upsertRounds} (upsert) / ${config.importRounds} (import) / ${config.startupRounds} (startup) / ${config.coldRounds} (cold) alternating rounds after one warm-up\n`,
   );
   console.log(formatTable(results));
   console.log(
