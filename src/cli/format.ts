@@ -293,15 +293,15 @@ function cut(text: string, room: number): [string, number] {
   // Whole characters only: never half a CJK character, a base without its marks, or half an emoji.
   const clustered = CLUSTERED.test(text);
   const pieces = clustered ? Array.from(graphemes.segment(text), ({ segment }) => segment) : text;
-  let kept = "";
+  let end = 0;
   let used = 0;
   for (const piece of pieces) {
     const width = clustered ? stringWidth(piece) : eastAsianWidth(piece.codePointAt(0) as number);
     if (used + width > room - 1) break;
-    kept += piece;
+    end += piece.length;
     used += width;
   }
-  return [`${kept}…`, used + 1];
+  return [`${text.slice(0, end)}…`, used + 1];
 }
 
 /** `key: value` lines for one agent. */
