@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { leaseOf, writeLeaseFile } from "../in-use-support.js";
 import {
   assertErrorLine,
   assertJsonError,
@@ -50,7 +51,7 @@ describe("cli: -q prints only ids", { concurrency: true }, () => {
     assert.equal(parseJson<{ agent: { instance_name: string } }>(json).agent.instance_name, "j");
   });
 
-  test("list and trash -q: one full id a line, newest first, no table, no note on stderr", async (t) => {
+  test("list, trash and leases -q: one full id a line, newest first, no table, no note on stderr", async (t) => {
     const box = sandbox(t);
     seed(box, { instance_id: ID, last_launched_at_ms: 2_000 });
     seed(box, { instance_id: "older", last_launched_at_ms: 1_000 });
@@ -58,6 +59,8 @@ describe("cli: -q prints only ids", { concurrency: true }, () => {
     assertOnly(await box.run(["list", "-q"]), [ID, "older"]);
     assertOnly(await box.run(["-q", "list", "--limit", "1"]), [ID]);
     assertOnly(await box.run(["trash", "--quiet"]), ["gone"]);
+    writeLeaseFile(box.root, "older", leaseOf("older"));
+    assertOnly(await box.run(["leases", "-q"]), ["older"]);
   });
 
   test("continue -q prints the working directory, as without it (its result is the place)", async (t) => {
