@@ -163,7 +163,7 @@ describe("cli: what a command loads", { concurrency: true }, () => {
    * dependencies watched are CommonJS packages: however they are reached (a CommonJS bin, or an
    * ES module importing them), Node loads them through that cache.
    */
-  async function loaded(box: Sandbox, args: string[], stop?: (line: string) => boolean) {
+  async function loaded(box: Sandbox, args: string[], serving = false) {
     const record = join(box.tmp, "loaded.json");
     const preload = join(box.tmp, "record-loaded.cjs");
     writeFileSync(
@@ -177,10 +177,15 @@ describe("cli: what a command loads", { concurrency: true }, () => {
     });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => {
+    let stopping = false;
+    child.stdout.on("data", async (chunk: Buffer) => {
       stdout += chunk;
-      // Once: a second SIGINT would find serve's handler gone and kill it before its exit hooks.
-      if (stop?.(stdout) && !child.killed) child.kill("SIGINT");
+      if (!serving || stopping || !stdout.includes("\n")) return;
+      // Once, and after an answer: serve listens for SIGINT only once its line is out, and a
+      // second SIGINT would find the handler gone and end it before its exit hooks.
+      stopping = true;
+      await fetch((JSON.parse(stdout) as { url: string }).url).catch(() => undefined);
+      child.kill("SIGINT");
     });
     child.stderr.on("data", (chunk: Buffer) => {
       stderr += chunk;
@@ -206,9 +211,7 @@ describe("cli: what a command loads", { concurrency: true }, () => {
     seed(box, { instance_id: "aaa" });
     const migrate = await loaded(box, ["migrate", "--json"]);
     assert.deepEqual(HEAVY.filter(migrate), ["better-sqlite3"]);
-    const serve = await loaded(box, ["serve", "--port", "0", "--json"], (out) =>
-      out.includes("\n"),
-    );
+    const serve = await loaded(box, ["serve", "--port", "0", "--json"], true);
     assert.ok(serve("fastify"), "serve loads fastify");
     assert.ok(!serve("better-sqlite3"), "serve does not load SQLite");
     const held = await loaded(box, [
