@@ -38,17 +38,19 @@ export const serve = defineCommand({
       }
       throw error;
     }
+    // Listening before the line is out: a reader may stop this as soon as it has the address.
+    const stopped = new Promise<void>((resolveStop) => {
+      const stop = () => resolveStop();
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+    });
     // One line with --json: a reader takes the address from the first line while this runs on.
     ctx.out.result(
       { url: server.url, port: server.port },
       () => `agentmux-registry is serving ${printable(service.root)}\nopen ${server.url}`,
       { oneLine: true },
     );
-    await new Promise<void>((resolveStop) => {
-      const stop = () => resolveStop();
-      process.once("SIGINT", stop);
-      process.once("SIGTERM", stop);
-    });
+    await stopped;
     await server.close();
     service.close();
   },
