@@ -71,7 +71,8 @@ export async function benchTable(options: TableOptions): Promise<Comparison[]> {
     {
       label: `table, ${COLUMNS} columns`,
       run: async () => {
-        const ids = await idText(service);
+        // As `list --all` does: the active tree is the listing itself; the Trash is listed.
+        const ids = await idText(service, { tree: "active", agents });
         written = agentTable(agents, inUse, now, { width: COLUMNS, ids, colors: NO_COLOUR }).length;
       },
     },

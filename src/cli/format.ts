@@ -79,12 +79,13 @@ const SHORT_ID = 8;
 export function shortIds(ids: Iterable<string>, names: ReadonlySet<string>): IdText {
   // Only ids of the same first 8 characters can clash: a group of one (the usual) needs nothing
   // more, and each larger group is sorted once, when one of its ids is first shown.
-  const groups = new Map<string, string[]>();
+  const groups = new Map<string, string | string[]>();
   for (const id of ids) {
     const key = id.slice(0, SHORT_ID);
     const group = groups.get(key);
-    if (group) group.push(id);
-    else groups.set(key, [id]);
+    if (group === undefined) groups.set(key, id);
+    else if (typeof group === "string") groups.set(key, [group, id]);
+    else group.push(id);
   }
   const clashing = new Map<string, number>();
   const notAName = (id: string, length: number) => {
@@ -93,7 +94,7 @@ export function shortIds(ids: Iterable<string>, names: ReadonlySet<string>): IdT
   };
   return (id) => {
     const group = groups.get(id.slice(0, SHORT_ID));
-    if (group === undefined || group.length === 1) return notAName(id, SHORT_ID);
+    if (group === undefined || typeof group === "string") return notAName(id, SHORT_ID);
     if (!clashing.has(id)) {
       // Ids sharing a prefix with an id sort next to it: its neighbours share the longest.
       const sorted = [...new Set(group)].sort();

@@ -105,9 +105,11 @@ export async function idText(
   ]);
   const ids = [...more];
   const names = new Set<string>();
-  for (const { data } of [...active, ...retired]) {
-    ids.push(data.instance_id);
-    names.add(data.instance_name);
+  for (const tree of [active, retired]) {
+    for (const { data } of tree) {
+      ids.push(data.instance_id);
+      names.add(data.instance_name);
+    }
   }
   return shortIds(ids, names);
 }
