@@ -5,6 +5,7 @@ import { agentDetails } from "../format.js";
 
 export const show = defineCommand({
   name: "show",
+  readOnly: true,
   define: (command) =>
     command
       .description("one agent in detail")
