@@ -286,14 +286,19 @@ function displayWidth(text: string): number {
   return width;
 }
 
-const graphemes = new Intl.Segmenter();
+/** Made on first use: building a segmenter loads ICU's break data (about 20 ms at start-up). */
+let segmenter: Intl.Segmenter | undefined;
+const graphemes = (): Intl.Segmenter => {
+  segmenter ??= new Intl.Segmenter();
+  return segmenter;
+};
 
 /** `text` cut to at most `room` columns, ending in `…`; and the width it now takes. */
 function cut(text: string, room: number): [string, number] {
   if (PLAIN.test(text)) return [`${text.slice(0, room - 1)}…`, room];
   // Whole characters only: never half a CJK character, a base without its marks, or half an emoji.
   const clustered = CLUSTERED.test(text);
-  const pieces = clustered ? Array.from(graphemes.segment(text), ({ segment }) => segment) : text;
+  const pieces = clustered ? Array.from(graphemes().segment(text), ({ segment }) => segment) : text;
   let end = 0;
   let used = 0;
   for (const piece of pieces) {
