@@ -82,6 +82,8 @@ test("lists the seeded agents newest launch first; Trash and Diagnostics show th
     "delta",
   ]);
   assert.equal(await trashCount(page), "1");
+  // The count comes from its own request (doctor), which may answer after the list.
+  await page.locator("#tab-diagnostics").filter({ hasText: "Diagnostics (1)" }).waitFor();
   assert.equal(await page.locator("#tab-diagnostics").textContent(), "Diagnostics (1)");
   assert.equal(await page.locator("#agents-empty").isVisible(), false);
   await screenshot(page, "list");
