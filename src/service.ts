@@ -23,8 +23,7 @@ import { type OddFile, Registry, type ScanResult, type SkippedFile } from "./reg
 import type { MigrateOptions, MigrateStats } from "./sqlite/migrate.js";
 import { LEASE_REPORT_AFTER_MS, scanLeaseTree } from "./store/lease-repair.js";
 import {
-  describeHolder,
-  holderData,
+  inUseError,
   LEASES_DIR,
   type LeaseHandle,
   LeaseStore,
@@ -424,14 +423,10 @@ export class RegistryService {
     options: { blockId: string; sessionId?: string | null },
   ): Promise<LeaseHandle> {
     const record = await this.requireActive(id);
-    let handle: LeaseHandle;
-    try {
-      handle = await this.leases.claim(id, options.blockId, {
-        sessionId: options.sessionId ?? null,
-      });
-    } catch (error) {
-      throw withAgentName(error, record);
-    }
+    const handle = await this.leases.claim(id, options.blockId, {
+      sessionId: options.sessionId ?? null,
+      agentLabel: agentLabel(record),
+    });
     this.index?.noteLeasesChanged();
     return handle;
   }
@@ -446,12 +441,7 @@ export class RegistryService {
   /** `AGENT_IN_USE` when another live process holds the agent. */
   private async refuseIfHeld(record: NamedAgentRecord): Promise<void> {
     const holder = await this.leases.holder(record.data.instance_id, "");
-    if (holder) {
-      throw new RegistryError("AGENT_IN_USE", describeHolder(agentLabel(record), holder), {
-        id: record.data.instance_id,
-        ...holderData(holder),
-      });
-    }
+    if (holder) throw inUseError(record.data.instance_id, holder, agentLabel(record));
   }
 
   /** Forgets the agent: every active record of it moves to the Trash. Returns how many moved. */
@@ -1008,24 +998,12 @@ function sortNewestFirst(records: NamedAgentRecord[]): NamedAgentRecord[] {
   return [...records].sort((a, b) => compareNewestFirst(a.data, b.data));
 }
 
-/** The working-directory name for an agent name: lower-case ASCII words joined by `-`. */
+/** How messages name an agent: its name, then its id. */
 function agentLabel(record: NamedAgentRecord): string {
   return `${JSON.stringify(record.data.instance_name)} (${record.data.instance_id})`;
 }
 
-/** An `AGENT_IN_USE` from the lease store, retold with the agent's name. */
-function withAgentName(error: unknown, record: NamedAgentRecord): unknown {
-  if (!(error instanceof RegistryError) || error.code !== "AGENT_IN_USE") return error;
-  const holder = error.data as { holder?: unknown; age_ms?: unknown };
-  if (typeof holder.age_ms !== "number") return error;
-  return new RegistryError(
-    "AGENT_IN_USE",
-    error.message.replace(record.data.instance_id, agentLabel(record)),
-    { ...error.data },
-    { cause: error },
-  );
-}
-
+/** The working-directory name for an agent name: lower-case ASCII words joined by `-`. */
 export function slugify(name: string): string {
   const slug = name
     .normalize("NFKD")

@@ -430,7 +430,8 @@ function byLstat(ctx: WriteContext, lockPath: string, cause: unknown): LockEntry
   };
 }
 
-function oddKind(stat: {
+/** What a non-regular entry is, from its `lstat`. */
+export function oddKind(stat: {
   isDirectory(): boolean;
   isFIFO(): boolean;
   isSocket(): boolean;

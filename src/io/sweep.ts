@@ -24,6 +24,7 @@ import {
   LOCK_PREFIX,
   type LockInfo,
   type OddKind,
+  oddKind,
   processAlive,
   takeOver,
 } from "./lock.js";
@@ -174,15 +175,7 @@ function oddAt(ctx: WriteContext, path: string): OddEntry | null {
     }
     return { path, what: "directory", removable: !hasContent, hasContent };
   }
-  const what: OddKind = stat.isFIFO()
-    ? "fifo"
-    : stat.isSocket()
-      ? "socket"
-      : stat.isSymbolicLink()
-        ? "symlink"
-        : stat.isCharacterDevice() || stat.isBlockDevice()
-          ? "device"
-          : "other";
+  const what = oddKind(stat);
   return { path, what, removable: what !== "other" };
 }
 

@@ -9,6 +9,7 @@ import { isValidId } from "../core/ids.js";
 import { EPOCH_SUFFIX, LEASE_SUFFIX, LEASES_DIR, LOCK_SUFFIX } from "../core/lease.js";
 import { ioError, listDirectory, TEMP_PREFIX, type WriteContext } from "../io/files.js";
 import { errnoCode } from "../io/fs.js";
+import { oddKind } from "../io/lock.js";
 import { RUST_TEMP_PREFIX } from "../io/sweep.js";
 
 /**
@@ -69,11 +70,7 @@ function leaseFileId(name: string): string | undefined {
 function entryKind(ctx: WriteContext, path: string): string {
   try {
     const stat = ctx.fs.lstatSync(path);
-    if (stat.isFile()) return "file";
-    if (stat.isDirectory()) return "directory";
-    if (stat.isSymbolicLink()) return "symlink";
-    if (stat.isFIFO()) return "FIFO";
-    return "special file";
+    return stat.isFile() ? "file" : oddKind(stat);
   } catch {
     return "entry";
   }

@@ -120,6 +120,8 @@ export interface LeaseView {
 export interface ClaimOptions {
   /** The provider session the claimant resumes, recorded for people (`session_id`). */
   sessionId?: string | null;
+  /** How a refusal's message names the agent (default: its id), e.g. its name and id. */
+  agentLabel?: string;
 }
 
 /**
@@ -192,7 +194,7 @@ export class LeaseStore {
         this.provablyDead(lease),
       );
       if (decision.kind === "held")
-        throw inUse(id, { lease: decision.holder, ageMs: decision.ageMs });
+        throw inUseError(id, { lease: decision.holder, ageMs: decision.ageMs }, options.agentLabel);
       const current = state.kind === "valid" ? state.lease.epoch : 0n;
       let epoch = current;
       if (!decision.keepEpoch) {
@@ -442,7 +444,7 @@ export class LeaseStore {
 }
 
 /** Who holds the agent, for people: program and version, pid, host, and when it last renewed. */
-export function describeHolder(agent: string, holder: LeaseHolder): string {
+function describeHolder(agent: string, holder: LeaseHolder): string {
   const { lease, ageMs } = holder;
   const ago = `${(ageMs / 1000).toFixed(1)} s ago`;
   if (!lease) {
@@ -454,7 +456,7 @@ export function describeHolder(agent: string, holder: LeaseHolder): string {
 }
 
 /** The holder as a plain object, for `RegistryError.data` and the wire. */
-export function holderData(holder: LeaseHolder): Record<string, unknown> {
+function holderData(holder: LeaseHolder): Record<string, unknown> {
   const { lease, ageMs } = holder;
   return {
     age_ms: ageMs,
@@ -472,8 +474,9 @@ export function holderData(holder: LeaseHolder): Record<string, unknown> {
   };
 }
 
-function inUse(id: string, holder: LeaseHolder): RegistryError {
-  return new RegistryError("AGENT_IN_USE", describeHolder(id, holder), {
+/** `AGENT_IN_USE` for `holder`; `label` is how the message names the agent (default: its id). */
+export function inUseError(id: string, holder: LeaseHolder, label = id): RegistryError {
+  return new RegistryError("AGENT_IN_USE", describeHolder(label, holder), {
     id,
     ...holderData(holder),
   });
