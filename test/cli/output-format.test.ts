@@ -9,7 +9,8 @@ import { describe, test } from "node:test";
 import fc from "fast-check";
 import { createColors } from "picocolors";
 import stringWidth from "string-width";
-import { type Column, printable, renderTable, shortIds } from "../../src/cli/format.js";
+import { printable, shortIds } from "../../src/cli/format.js";
+import { type Column, renderTable } from "../../src/cli/table.js";
 
 const colors = createColors(false);
 

@@ -1,6 +1,7 @@
 import type { LeaseJson } from "../../api.js";
 import { defineCommand } from "../command.js";
-import { type Column, fullIds, printable, renderTable, type TableLayout } from "../format.js";
+import { fullIds, printable } from "../format.js";
+import type { Column, TableLayout } from "../table.js";
 import { idText, WIDE } from "./list.js";
 
 export const leases = defineCommand({
@@ -23,14 +24,15 @@ export const leases = defineCommand({
             found.map((lease) => lease.instance_id),
           )
         : fullIds;
+    const tables = ctx.out.forPeople && found.length > 0 ? await import("../table.js") : undefined;
     ctx.out.result(
       { leases: found },
       () =>
-        found.length === 0
+        tables === undefined
           ? options.all
             ? "no lease files"
             : "no agent is in use"
-          : leaseTable(found, options.all === true, {
+          : leaseTable(tables, found, options.all === true, {
               width: wide ? Number.POSITIVE_INFINITY : ctx.out.width,
               ids,
               colors: ctx.out.colors,
@@ -40,7 +42,12 @@ export const leases = defineCommand({
   },
 });
 
-function leaseTable(found: readonly LeaseJson[], all: boolean, layout: TableLayout): string {
+function leaseTable(
+  tables: typeof import("../table.js"),
+  found: readonly LeaseJson[],
+  all: boolean,
+  layout: TableLayout,
+): string {
   const { colors } = layout;
   const columns: Column[] = [
     { head: "AGENT", flex: true },
@@ -75,5 +82,5 @@ function leaseTable(found: readonly LeaseJson[], all: boolean, layout: TableLayo
     if (all) row.push(lease.status);
     return row;
   });
-  return renderTable(columns, rows, layout);
+  return tables.renderTable(columns, rows, layout);
 }

@@ -9,7 +9,7 @@ import {
 import { defineCommand } from "../command.js";
 import type { CliContext } from "../context.js";
 import { usage } from "../errors.js";
-import { agentTable, fullIds, type IdText, printable, shortIds } from "../format.js";
+import { fullIds, type IdText, printable, shortIds } from "../format.js";
 import { text, valueOption, wholeNumber } from "../options.js";
 
 export const list = defineCommand({
@@ -74,12 +74,13 @@ export async function printAgents(
   const inUse = await service.agentsInUse();
   const whole = options.tree && { tree: options.tree, agents };
   const ids = ctx.out.forPeople && !options.wide ? await idText(service, whole) : fullIds;
+  const tables = ctx.out.forPeople && agents.length > 0 ? await import("../table.js") : undefined;
   ctx.out.result(
     { agents: agents.map((record) => agentJson(record, inUse.get(record.data.instance_id))) },
     () =>
-      agents.length === 0
+      tables === undefined
         ? options.empty
-        : agentTable(agents, inUse, ctx.now(), {
+        : tables.agentTable(agents, inUse, ctx.now(), {
             width: options.wide ? Number.POSITIVE_INFINITY : ctx.out.width,
             ids,
             colors: ctx.out.colors,
