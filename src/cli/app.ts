@@ -164,7 +164,11 @@ const EXAMPLES: Readonly<Record<string, readonly Example[]>> = {
   ],
   migrate: [["agentmux-registry migrate"], ["agentmux-registry migrate --home /opt/agentmux"]],
   doctor: [["agentmux-registry doctor"], ["agentmux-registry doctor --fix"]],
-  serve: [["agentmux-registry serve"], ["agentmux-registry serve --port 0", "any free port"]],
+  serve: [
+    ["agentmux-registry serve"],
+    ["agentmux-registry serve --port 0", "any free port"],
+    ["agentmux-registry serve --demo", "made-up agents, to try the page"],
+  ],
   completion: [
     ["source <(agentmux-registry completion bash)", "in ~/.bashrc"],
     ["source <(agentmux-registry completion zsh)", "in ~/.zshrc, after compinit"],
