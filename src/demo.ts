@@ -18,7 +18,7 @@ import { Registry } from "./registry.js";
 import { RegistryService, slugify } from "./service.js";
 
 /** How the directory's name starts, under the OS temp dir: a crash (SIGKILL) leaves it there. */
-export const DEMO_PREFIX = "agentmux-registry-demo-";
+const DEMO_PREFIX = "agentmux-registry-demo-";
 
 export interface Demo {
   /** The directory holding the demo registry, its token and its working directories. */
