@@ -211,7 +211,10 @@ export function processIo(): { io: CliIo; exitCode: (code: number) => number } {
         if (!process.stderr.destroyed) process.stderr.write(text);
       },
       env: process.env,
-      stdinIsTTY: process.stdin.isTTY === true,
+      // Asked only before a question: making process.stdin loads net and tty (ms at every start).
+      get stdinIsTTY() {
+        return process.stdin.isTTY === true;
+      },
       stdoutIsTTY: process.stdout.isTTY === true,
       stderrIsTTY: process.stderr.isTTY === true,
       columns: process.stdout.isTTY ? process.stdout.columns : undefined,
