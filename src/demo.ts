@@ -167,6 +167,15 @@ const DAY_MS = 24 * HOUR_MS;
  */
 export async function openDemo(options: { version: string; now: () => number }): Promise<Demo> {
   const dir = makeScratchDir(DEMO_PREFIX);
+  // A crash (an uncaught error) still runs exit listeners: only SIGKILL leaves the directory.
+  const removeQuietly = () => {
+    try {
+      removeScratchDir(dir);
+    } catch {
+      // Left under the OS temp dir, named by its prefix; the failure reported names a path in it.
+    }
+  };
+  process.once("exit", removeQuietly);
   try {
     const agentsBase = join(dir, "agents");
     const registry = await Registry.open(join(dir, "registry"), { agentsBase });
@@ -180,6 +189,7 @@ export async function openDemo(options: { version: string; now: () => number }):
       dir,
       service,
       close() {
+        process.off("exit", removeQuietly);
         try {
           service.close();
         } finally {
@@ -188,11 +198,8 @@ export async function openDemo(options: { version: string; now: () => number }):
       },
     };
   } catch (error) {
-    try {
-      removeScratchDir(dir);
-    } catch {
-      // The failure being reported names a path inside `dir`: the user learns where it is.
-    }
+    process.off("exit", removeQuietly);
+    removeQuietly();
     throw error;
   }
 }
