@@ -159,16 +159,24 @@ describe("cli: the agents base", { concurrency: true }, () => {
 
 describe("cli: what a command loads", { concurrency: true }, () => {
   /**
-   * Runs the bin with a preload that writes, at exit, every module in `require.cache`. The three
+   * Runs the bin with a preload that writes, at exit, every module in `require.cache`, Node's own
+   * modules loaded (`process.moduleLoadList`), and how many `Intl.Segmenter`s were made. The three
    * dependencies watched are CommonJS packages: however they are reached (a CommonJS bin, or an
-   * ES module importing them), Node loads them through that cache.
+   * ES module importing them), Node loads them through that cache. string-width is bundled, so
+   * it is seen by the segmenter it makes when it loads.
    */
   async function loaded(box: Sandbox, args: string[], serving = false) {
     const record = join(box.tmp, "loaded.json");
     const preload = join(box.tmp, "record-loaded.cjs");
     writeFileSync(
       preload,
-      `process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(record)}, JSON.stringify(Object.keys(require.cache))));\n`,
+      [
+        "let segmenters = 0;",
+        "const Segmenter = Intl.Segmenter;",
+        "Intl.Segmenter = class extends Segmenter { constructor(...args) { super(...args); segmenters++; } };",
+        `process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(record)}, JSON.stringify({ modules: Object.keys(require.cache), builtins: process.moduleLoadList, segmenters })));`,
+        "",
+      ].join("\n"),
     );
     const child = spawn(process.execPath, ["--require", preload, BIN, ...box.pathFlags, ...args], {
       env: box.env,
@@ -192,8 +200,16 @@ describe("cli: what a command loads", { concurrency: true }, () => {
     });
     const [code] = (await once(child, "close")) as [number | null];
     assert.ok(code === 0 || code === 4, `${args.join(" ")} → ${code}\n${stdout}\n${stderr}`);
-    const modules = JSON.parse(readFileSync(record, "utf8")) as string[];
-    return (name: string) => modules.some((path) => path.includes(`/node_modules/${name}/`));
+    const { modules, builtins, segmenters } = JSON.parse(readFileSync(record, "utf8")) as {
+      modules: string[];
+      builtins: string[];
+      segmenters: number;
+    };
+    const has = (name: string) => modules.some((path) => path.includes(`/node_modules/${name}/`));
+    return Object.assign(has, {
+      builtin: (name: string) => builtins.includes(`NativeModule ${name}`),
+      segmenters,
+    });
   }
 
   const HEAVY = ["better-sqlite3", "fastify", "fs-ext"];
@@ -224,6 +240,18 @@ describe("cli: what a command loads", { concurrency: true }, () => {
       "0",
     ]);
     assert.deepEqual(HEAVY.filter(held), ["fs-ext"]);
+    assert.ok(held.builtin("child_process"), "continue --exec loads child_process");
+  });
+
+  test("list --json loads neither child_process nor the table's text measuring", async (t) => {
+    const box = sandbox(t, "flags");
+    seed(box, { instance_id: "aaa", instance_name: "🦊 fox" });
+    const json = await loaded(box, ["list", "--json"]);
+    // (Its stdout is a pipe here, which loads net itself: child_process is what can be left out.)
+    assert.deepEqual([json.builtin("child_process"), json.segmenters], [false, 0]);
+    // The controls: the human table of the same agent measures it.
+    const table = await loaded(box, ["list"]);
+    assert.ok(table.segmenters > 0, "the table loads string-width");
   });
 });
 
