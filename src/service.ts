@@ -447,7 +447,7 @@ export class RegistryService {
   /** Forgets the agent: every active record of it moves to the Trash. Returns how many moved. */
   async forgetAgent(id: string): Promise<number> {
     const moved = await this.registry.retireForAgent(checkId(id), "agent");
-    if (moved === 0) throw notFound(id);
+    if (moved === 0) throw await this.notActive(id, "it is already in the Trash");
     this.wrote(id);
     return moved;
   }
@@ -906,8 +906,13 @@ export class RegistryService {
 
   private async requireActive(id: string): Promise<NamedAgentRecord> {
     const record = await this.registry.get(checkId(id));
-    if (record === null) throw notFound(id);
+    if (record === null) throw await this.notActive(id, "it is in the Trash; restore it first");
     return record;
+  }
+
+  /** `AGENT_NOT_FOUND` for an agent with no active record, saying so when it is in the Trash. */
+  private async notActive(id: string, inTrash: string): Promise<RegistryError> {
+    return notFound(id, (await this.registry.existsAnywhere(id)) ? inTrash : undefined);
   }
 
   /** `(source_agents_base ?? agentsBase)/working_dir`, existing, and inside its base after symlinks. */

@@ -167,3 +167,42 @@ describe("the HTTP API keeps exact ids", () => {
     }
   });
 });
+
+describe("an agent in the Trash, over HTTP and in the service", () => {
+  test("continue, rename and forget say it is in the Trash; an unknown id does not", async (t) => {
+    const { registry, service } = await setup(t);
+    await registry.upsert(makeRecord("trashed-1", { instance_name: "old" }));
+    await registry.retire("trashed-1");
+    const token = "t".repeat(43);
+    const app = buildHttp({ service, token, port: () => 47998 });
+    t.after(() => app.close());
+    const call = (url: string, payload?: object) =>
+      app.inject({
+        method: "POST",
+        url,
+        payload,
+        headers: { host: "127.0.0.1:47998", authorization: `Bearer ${token}` },
+      });
+    const restoreFirst = 'no agent "trashed-1": it is in the Trash; restore it first';
+    for (const [url, payload, message] of [
+      ["/api/agents/trashed-1/continue", {}, restoreFirst],
+      ["/api/agents/trashed-1/rename", { name: "new" }, restoreFirst],
+      [
+        "/api/agents/trashed-1/forget",
+        undefined,
+        'no agent "trashed-1": it is already in the Trash',
+      ],
+      ["/api/agents/never-1/forget", undefined, 'no agent "never-1"'],
+      ["/api/agents/never-1/continue", {}, 'no agent "never-1"'],
+    ] as const) {
+      const response = await call(url, payload);
+      assert.equal(response.statusCode, 404, url);
+      assert.deepEqual(
+        [response.json().error.code, response.json().error.message],
+        ["AGENT_NOT_FOUND", message],
+        url,
+      );
+    }
+    assert.equal((await service.getAgent("trashed-1")).retired, true, "nothing moved");
+  });
+});
