@@ -403,7 +403,8 @@ export const ContinuedAgentSchema = {
     working_dir_path: workingDirPath,
     resume_command: {
       type: "string",
-      description: "a shell command line that continues the agent in its working directory",
+      description:
+        "the start of the shell line that continues the agent in its working directory, holding its lease: `cd '<dir>' && agentmux-registry continue <id> [--session '<sid>'] --exec --`; append the provider's command (program and arguments). Running it records another launch",
     },
   },
   required: ["agent", "working_dir_path", "resume_command"],

@@ -66,7 +66,10 @@ describe("HTTP API", () => {
     const continued = await call("POST", `/api/agents/${id}/continue`, { sessionId: "s-1" });
     assert.equal(continued.statusCode, 200);
     assert.equal(continued.json().agent.session_id, "s-1");
-    assert.match(continued.json().resume_command, /agentmux-registry continue/);
+    assert.equal(
+      continued.json().resume_command,
+      `cd '${continued.json().working_dir_path}' && agentmux-registry continue ${id} --session 's-1' --exec --`,
+    );
 
     assert.equal(
       (await call("POST", `/api/agents/${id}/rename`, { name: "Renamed" })).json().changed,

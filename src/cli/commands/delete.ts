@@ -8,7 +8,7 @@ export const deleteCommand = defineCommand({
   define: (command) =>
     command
       .description("delete an agent's registry records for good (never its working directory)")
-      .argument("<agent>", "id or name (active or in the Trash)")
+      .argument("<agent>", "id, name or unique id prefix (4+ characters), active or in the Trash")
       .option("-y, --yes", "delete without asking (required when not on a terminal)"),
   async run(ctx, [reference]: [string], options: { yes?: boolean }) {
     // A script cannot answer: without --yes it is refused before anything is opened.

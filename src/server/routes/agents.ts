@@ -117,11 +117,13 @@ export async function agentRoutes(app: FastifyInstance, { service }: RouteContex
     async (request) => {
       const sessionId = request.body.sessionId ?? undefined;
       const result = await service.continueAgent(request.params.id, { sessionId });
-      const { instance_id, definition_id } = result.record.data;
+      const { instance_id, session_id } = result.record.data;
+      // The provider's command is the launcher's to append: the definition id is not a program.
+      const session = session_id ? ` --session ${shellQuote(session_id)}` : "";
       return {
         agent: agentJson(result.record),
         working_dir_path: result.workingDir,
-        resume_command: `cd ${shellQuote(result.workingDir)} && agentmux-registry continue ${instance_id} --exec -- ${shellQuote(definition_id)}`,
+        resume_command: `cd ${shellQuote(result.workingDir)} && agentmux-registry continue ${instance_id}${session} --exec --`,
       };
     },
   );
