@@ -8,7 +8,9 @@
  * - `cold`: `agentmux-registry list --all --json` over `records` (10,000) records against a
  *   script that reads everything (readdirSync + readFileSync + JSON.parse per `.json`, printing
  *   the count), and against the same script printing what the CLI prints (each record's data as
- *   pretty JSON): the output is part of the call, so that one is the target's floor.
+ *   pretty JSON): the output is part of the call, so that one is the target's floor. A third
+ *   script also makes the checks every read makes (`decodeRecord`): the floor of a listing that
+ *   keeps the format's guarantees.
  *
  * Measures the BUILT bin (`npm run build` first), the file `npx agentmux-registry` runs.
  */
@@ -16,9 +18,11 @@
 import { spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { alternate, benchRecord, type Case, type Comparison, canonicalText } from "./harness.js";
 
 const BIN = join(import.meta.dirname, "..", "dist", "cli", "bin.cjs");
+const DECODE = join(import.meta.dirname, "..", "dist", "core", "decode.js");
 
 /** Reads every record as the baseline does; `print` also writes what `list --json` would. */
 const READ_ALL = `
@@ -31,6 +35,24 @@ for (const name of readdirSync(dir)) {
 }
 if (print) process.stdout.write(JSON.stringify({ agents: records.map((r) => r.data) }, null, 2) + "\\n");
 else console.log(records.length);
+`;
+
+/**
+ * The read-everything script plus the checks every read of a record makes (`decodeRecord` of the
+ * library build: strict UTF-8, the lossless checks, the schema): what no listing can skip.
+ */
+const READ_AND_CHECK_ALL = (decode: string) => `
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { decodeRecord } from ${JSON.stringify(decode)};
+const [dir] = process.argv.slice(2);
+const records = [];
+for (const name of readdirSync(dir)) {
+  if (!name.endsWith(".json")) continue;
+  const decoded = decodeRecord(name.slice(0, -5), readFileSync(join(dir, name)));
+  if (decoded.ok) records.push(decoded.record);
+}
+process.stdout.write(JSON.stringify({ agents: records.map((r) => r.data) }, null, 2) + "\\n");
 `;
 
 export interface StartupOptions {
@@ -47,7 +69,10 @@ function requireBuild(): void {
 }
 
 /** A registry root of `records` canonical files, and the read-everything script beside it. */
-function prepare(dir: string, records: number): { root: string; script: string } {
+function prepare(
+  dir: string,
+  records: number,
+): { root: string; script: string; checkScript: string } {
   const root = join(dir, "registry");
   mkdirSync(root, { recursive: true, mode: 0o700 });
   for (let i = 0; i < records; i++) {
@@ -56,7 +81,9 @@ function prepare(dir: string, records: number): { root: string; script: string }
   }
   const script = join(dir, "read-all.cjs");
   writeFileSync(script, READ_ALL);
-  return { root, script };
+  const checkScript = join(dir, "read-and-check-all.mjs");
+  writeFileSync(checkScript, READ_AND_CHECK_ALL(pathToFileURL(DECODE).href));
+  return { root, script, checkScript };
 }
 
 /**
@@ -138,13 +165,19 @@ export async function benchStartup(options: StartupOptions): Promise<Comparison>
 export async function benchCold(options: ColdOptions): Promise<Comparison[]> {
   requireBuild();
   const { records } = options;
-  const { root, script } = prepare(options.dir, records);
-  const [count, print, list] = await withDevNull((devNull) =>
+  const { root, script, checkScript } = prepare(options.dir, records);
+  const [count, print, checked, list] = await withDevNull((devNull) =>
     alternate(options.rounds, [
       fresh("read all, print the count", [script, root], (out) => Number(out) === records, devNull),
       fresh(
         "read all, print them",
         [script, root, "print"],
+        (out) => agentCount(out) === records,
+        devNull,
+      ),
+      fresh(
+        "floor: read all, check them as every read does, print them",
+        [checkScript, root],
         (out) => agentCount(out) === records,
         devNull,
       ),
@@ -158,7 +191,7 @@ export async function benchCold(options: ColdOptions): Promise<Comparison[]> {
   );
   const title = `cold list ${records}, fresh process`;
   return [
-    { title, items: records, baseline: count, cases: [print, list] },
-    { title: `${title}, same output`, items: records, baseline: print, cases: [list] },
+    { title, items: records, baseline: count, cases: [print, checked, list] },
+    { title: `${title}, same output`, items: records, baseline: print, cases: [checked, list] },
   ];
 }
