@@ -130,8 +130,8 @@ const agentCount = (stdout: string) => (JSON.parse(stdout) as { agents: unknown[
 export async function benchStartup(options: StartupOptions): Promise<Comparison> {
   requireBuild();
   const records = 100;
-  const { root, script } = prepare(options.dir, records);
-  const [baseline, list, version, floor] = await withDevNull((devNull) =>
+  const { root, script, checkScript } = prepare(options.dir, records);
+  const [baseline, list, version, floor, checked] = await withDevNull((devNull) =>
     alternate(options.rounds, [
       fresh("node -e 0", ["-e", "0"], () => true, devNull),
       fresh(
@@ -152,13 +152,19 @@ export async function benchStartup(options: StartupOptions): Promise<Comparison>
         (out) => agentCount(out) === records,
         devNull,
       ),
+      fresh(
+        "floor: read + check + print 100 (the checks every read makes)",
+        [checkScript, root],
+        (out) => agentCount(out) === records,
+        devNull,
+      ),
     ]),
   );
   return {
     title: `fresh process, ${records} records`,
     items: 1,
     baseline,
-    cases: [list, version, floor],
+    cases: [list, version, floor, checked],
   };
 }
 
