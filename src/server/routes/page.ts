@@ -1,5 +1,5 @@
 /**
- * The web page's three files, the only public routes (`config.public`): read once at start-up
+ * The web page's files and its icon, the only public routes (`config.public`): read once at start-up
  * from fixed locations (assets.ts), never from a request path.
  */
 
