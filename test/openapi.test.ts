@@ -118,9 +118,10 @@ test("every route is documented, with its schemas, and its access is what the do
     "get /",
     "get /style.css",
     "get /app.js",
+    "get /favicon.svg",
   ])
     assert.ok(documented.has(route), `${route} is documented`);
-  assert.equal(documented.size, 16, [...documented].join(", "));
+  assert.equal(documented.size, 17, [...documented].join(", "));
 
   // The component schemas are valid JSON Schema 2020-12 (the dialect of OpenAPI 3.1), and every
   // reference resolves.

@@ -31,9 +31,7 @@ const FAVICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">
 `;
 
 export function loadAssets(): Map<string, Asset> {
-  const assets = new Map<string, Asset>([
-    ["/favicon.svg", { type: "image/svg+xml", body: Buffer.from(FAVICON) }],
-  ]);
+  const assets = new Map<string, Asset>();
   for (const [route, { type, candidates }] of Object.entries(SOURCES)) {
     for (const candidate of candidates) {
       try {
@@ -44,5 +42,6 @@ export function loadAssets(): Map<string, Asset> {
       }
     }
   }
+  assets.set("/favicon.svg", { type: "image/svg+xml", body: Buffer.from(FAVICON) });
   return assets;
 }
