@@ -620,13 +620,17 @@ async function forget(agent: Agent, focusUndo = true): Promise<void> {
   if (!live()) return;
   const ids = shownAgents().map((a) => a.instance_id);
   const at = ids.indexOf(agent.instance_id);
+  const wasCurrent = state.current === agent.instance_id;
+  // Moved on before the call: the feed may report the move before the call returns.
+  if (wasCurrent) state.current = ids[at + 1] ?? ids[at - 1] ?? null;
   try {
     await api("POST", agentPath(agent, "/forget"));
   } catch (error) {
+    if (wasCurrent) state.current = agent.instance_id;
     toast(`Could not forget ${agent.instance_name}: ${messageOf(error)}`);
     return;
   }
-  if (state.current === agent.instance_id) state.current = ids[at + 1] ?? ids[at - 1] ?? null;
+  render();
   state.undo = agent;
   toast(`Forgot ${agent.instance_name}.`, {
     label: "Undo",
@@ -962,7 +966,11 @@ for (const name of ["agents", "trash", "diagnostics"] as const) {
   tab.addEventListener("keydown", onTabKey);
 }
 const search = $<HTMLInputElement>("#search");
-search.addEventListener("input", render);
+// As in an editor's quick-open: a new search starts from its best match.
+search.addEventListener("input", () => {
+  state.current = null;
+  render();
+});
 search.addEventListener("keydown", onSearchKey);
 $("#filter-definition").addEventListener("change", render);
 $("#new-agent").addEventListener("click", openCreate);

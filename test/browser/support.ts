@@ -15,6 +15,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { TestContext } from "node:test";
+import axe from "axe-core";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { type RecordInput, Registry } from "../../src/index.js";
 import { tempDir } from "../helpers.js";
@@ -23,6 +24,7 @@ export const REPO = join(import.meta.dirname, "..", "..");
 export const BIN = join(REPO, "dist", "cli", "bin.cjs");
 export const CHROMIUM = "/usr/bin/chromium";
 export const SCREENSHOTS = join(REPO, "test-results", "screenshots");
+const axeSource = axe.source;
 
 const CHROMIUM_ARGS = [
   "--headless",
@@ -79,14 +81,27 @@ export interface Sandbox {
    * `retired` ids to the Trash. Returns the library's handle on the same registry.
    */
   seed(records: readonly RecordInput[], retired?: readonly string[]): Promise<Registry>;
-  /** Starts `serve --port 0 --json` and waits for the line with its address. */
-  serve(): Promise<Service>;
+  /** Starts `serve --port <port> --json` (any free port by default) and waits for its address. */
+  serve(port?: number): Promise<Service>;
   /** Runs the built CLI with this sandbox's environment. */
   cli(args: readonly string[]): Promise<CliResult>;
   /** Starts a child process that is stopped (and waited for) when the test ends. */
   spawnTracked(command: string, args: readonly string[]): ChildProcess;
-  /** Launches chromium (closed when the test ends) and opens the service's page in it. */
-  openPage(service: Service): Promise<Page>;
+  /**
+   * Launches chromium (closed when the test ends) and opens the service's page in it (or `url`),
+   * at 1280 px in the light scheme unless told otherwise, with the clipboard allowed; waits until
+   * the page is live unless `live` is false.
+   */
+  openPage(service: Service, options?: PageOptions): Promise<Page>;
+}
+
+export interface PageOptions {
+  width?: number;
+  colorScheme?: "light" | "dark";
+  /** Another address than the one the service printed (without the token, say). */
+  url?: string;
+  /** Wait for the page to say "Live" (the default). */
+  live?: boolean;
 }
 
 export async function sandbox(t: TestContext): Promise<Sandbox> {
@@ -138,9 +153,15 @@ export async function sandbox(t: TestContext): Promise<Sandbox> {
       return registry;
     },
 
-    async serve() {
+    async serve(port = 0) {
       requireBuild();
-      const child = spawnTracked(process.execPath, [BIN, "serve", "--port", "0", "--json"]);
+      const child = spawnTracked(process.execPath, [
+        BIN,
+        "serve",
+        "--port",
+        String(port),
+        "--json",
+      ]);
       let stderr = "";
       child.stderr?.setEncoding("utf8");
       child.stderr?.on("data", (chunk: string) => {
@@ -186,10 +207,14 @@ export async function sandbox(t: TestContext): Promise<Sandbox> {
       });
     },
 
-    async openPage(service) {
+    async openPage(service, options = {}) {
       const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
       browsers.push(browser);
-      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const context = await browser.newContext({
+        viewport: { width: options.width ?? 1280, height: 800 },
+        colorScheme: options.colorScheme ?? "light",
+        permissions: ["clipboard-read", "clipboard-write"],
+      });
       context.setDefaultTimeout(10_000);
       const page = await context.newPage();
       const problems: string[] = [];
@@ -201,16 +226,19 @@ export async function sandbox(t: TestContext): Promise<Sandbox> {
       });
       page.on("response", (response) => {
         const path = new URL(response.url()).pathname;
-        // The page has no icon; chromium asks for one anyway.
-        if (response.status() >= 400 && path !== "/favicon.ico")
+        // The API's refusals (a name it refuses, no token, an agent in use) are the page's to
+        // show; anything else — a missing file, the icon included — is a fault.
+        const refusal = path.startsWith("/api/") && [400, 401, 409].includes(response.status());
+        if (response.status() >= 400 && !refusal)
           problems.push(`HTTP ${response.status()} for ${response.request().method()} ${path}`);
       });
       t.after(() => {
         assert.deepEqual(problems, [], "the page logged no script errors");
       });
-      await page.goto(service.url);
+      await page.goto(options.url ?? service.url);
       // "Live" once the first snapshot arrived over the event stream.
-      await page.locator("#status").filter({ hasText: "Live" }).waitFor();
+      if (options.live !== false)
+        await page.locator("#status").filter({ hasText: "Live" }).waitFor();
       return page;
     },
   };
@@ -257,6 +285,38 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   const path = join(SCREENSHOTS, `${name}.png`);
   await page.screenshot({ path, fullPage: true });
   return path;
+}
+
+/** The violations axe-core finds on the page as it is now, serious and critical ones only. */
+export async function axeViolations(page: Page): Promise<string[]> {
+  // Injected through the DevTools protocol, which the page's CSP does not govern.
+  if (!(await page.evaluate(() => "axe" in globalThis))) await page.evaluate(axeSource);
+  const result = await page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: AxeGlobal }).axe;
+    return axe.run((globalThis as unknown as { document: unknown }).document, {
+      resultTypes: ["violations"],
+    });
+  });
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map(
+      (v) =>
+        `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`,
+    );
+}
+
+interface AxeGlobal {
+  run(
+    context: unknown,
+    options: { resultTypes: string[] },
+  ): Promise<{
+    violations: {
+      id: string;
+      impact: string | null;
+      help: string;
+      nodes: { target: string[] }[];
+    }[];
+  }>;
 }
 
 /** The `data-id`s of the rows of a table, top to bottom. */
