@@ -860,6 +860,7 @@ function setPhase(phase: Phase): void {
   $("#app").hidden = phase === "unauthorized";
   $("#disconnected").hidden = phase !== "disconnected";
   $<HTMLButtonElement>("#new-agent").disabled = phase !== "live";
+  $("#new-agent").hidden = phase === "unauthorized";
   $("main").setAttribute("aria-busy", String(phase === "loading"));
   const undo = $("#toast").querySelector("button");
   if (undo) undo.disabled = phase !== "live";
