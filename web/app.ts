@@ -968,12 +968,13 @@ for (const name of ["agents", "trash", "diagnostics"] as const) {
 }
 const search = $<HTMLInputElement>("#search");
 // As in an editor's quick-open: a new search starts from its best match.
-search.addEventListener("input", () => {
+const newSearch = () => {
   state.current = null;
   render();
-});
+};
+search.addEventListener("input", newSearch);
 search.addEventListener("keydown", onSearchKey);
-$("#filter-definition").addEventListener("change", render);
+$("#filter-definition").addEventListener("change", newSearch);
 $("#new-agent").addEventListener("click", openCreate);
 document.addEventListener("keydown", onPageKey);
 setInterval(render, 60_000);

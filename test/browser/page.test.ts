@@ -149,6 +149,14 @@ test("keyboard: search filters by name, id prefix and definition; arrows move; E
   assert.deepEqual(await names(page), ["bravo", "delta"], "definition");
   await search.fill("");
   assert.deepEqual(await names(page), ACTIVE_ORDER);
+  await page.locator("#filter-definition").selectOption("claude-code");
+  assert.deepEqual(await names(page), ["alpha", "echo"], "the definition filter");
+  await page.locator("#filter-definition").selectOption("");
+  // "/" brings the focus back to the search box from anywhere.
+  await page.locator("#tab-trash").focus();
+  await page.keyboard.press("/");
+  assert.equal(await focusedId(page), "search");
+  assert.equal(await search.inputValue(), "", "the slash is not typed");
 
   assert.equal(await current(page), "bravo");
   await page.keyboard.press("ArrowDown");
