@@ -91,7 +91,7 @@ export async function benchTable(options: TableOptions): Promise<Comparison[]> {
   const cli = (args: string[]) => () => {
     const child = spawnSync(
       process.execPath,
-      ["--import", "tsx", join(REPO, "src", "cli", "bin.ts"), ...args],
+      ["--import", "tsx", join(REPO, "src", "cli", "main.ts"), ...args],
       {
         cwd: REPO,
         env: { ...process.env, AGENTMUX_HOME_OVERRIDE: home, COLUMNS: String(COLUMNS) },

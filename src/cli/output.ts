@@ -6,6 +6,7 @@
  * are written exactly.
  */
 
+import { createRequire } from "node:module";
 import { createColors } from "picocolors";
 import { failureOf } from "./errors.js";
 import { type Colors, plural, printable } from "./format.js";
@@ -230,7 +231,10 @@ export function processIo(): { io: CliIo; exitCode: (code: number) => number } {
  * usual SIGINT; stdin is let go after the line, so the process can end.
  */
 async function readLine(): Promise<string | null> {
-  const { createInterface } = await import("node:readline");
+  // Required when needed (not imported at start, nor `import()`ed: see src/cli/bin.ts).
+  const { createInterface } = createRequire(import.meta.url)(
+    "node:readline",
+  ) as typeof import("node:readline");
   const lines = createInterface({ input: process.stdin, terminal: false });
   return new Promise((resolve) => {
     lines.once("line", (line) => {

@@ -10,6 +10,7 @@
  * would pin a thread for as long as another process holds the lock).
  */
 
+import { createRequire } from "node:module";
 import { RegistryError } from "../core/errors.js";
 import { ioError } from "./files.js";
 import { constants, errnoCode, type FsOps } from "./fs.js";
@@ -18,9 +19,13 @@ type FsExt = Pick<typeof import("fs-ext"), "flockSync">;
 
 let fsExt: Promise<FsExt> | undefined;
 
-/** fs-ext is native: loaded on the first lease operation, never by commands that take none. */
+/**
+ * fs-ext is native: loaded on the first lease operation, never by commands that take none. It is
+ * required, not `import()`ed: the bundled bin runs from a V8 code cache (src/cli/bin.ts), whose
+ * script has no module loader for `import()`.
+ */
 function flockBinding(): Promise<FsExt> {
-  fsExt ??= import("fs-ext").then((module) => module.default);
+  fsExt ??= Promise.resolve().then(() => createRequire(import.meta.url)("fs-ext") as FsExt);
   return fsExt;
 }
 
