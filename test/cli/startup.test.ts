@@ -5,16 +5,28 @@
  */
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import module from "node:module";
 import { dirname, join } from "node:path";
 import { describe, test } from "node:test";
+import vm from "node:vm";
 import {
   assertOk,
   BIN,
   PACKAGE_VERSION,
   parseJson,
+  REPO,
   type Sandbox,
   sandbox,
   seed,
@@ -262,6 +274,50 @@ describe("cli: the version", { concurrency: true }, () => {
       const result = await box.runRaw([flag]);
       assertOk(result);
       assert.equal(result.stdout, `${PACKAGE_VERSION}\n`);
+    }
+  });
+});
+
+describe("cli: the bundle's code cache", () => {
+  const cli = join(BIN, "..");
+  const main = join(cli, "main.cjs");
+  const nodeCachesItself = "enableCompileCache" in module;
+
+  test("matches this Node: V8 accepts it", { skip: nodeCachesItself }, () => {
+    const script = new vm.Script(module.wrap(readFileSync(main, "utf8")), {
+      filename: main,
+      cachedData: readFileSync(`${main}.cache`),
+    });
+    assert.equal(script.cachedDataRejected, false);
+  });
+
+  test("a cache of another Node, or none, only costs the compile", async (t) => {
+    const box = sandbox(t);
+    seed(box, { instance_id: "aaa" });
+    // The bin beside a bundle whose cache is garbage, then beside one with none.
+    const copy = join(box.tmp, "copy");
+    mkdirSync(join(copy, "dist", "cli"), { recursive: true });
+    copyFileSync(join(REPO, "package.json"), join(copy, "package.json"));
+    for (const name of ["bin.cjs", "main.cjs"])
+      copyFileSync(join(cli, name), join(copy, "dist", "cli", name));
+    const cache = join(copy, "dist", "cli", "main.cjs.cache");
+    for (const state of ["garbage", "missing"]) {
+      if (state === "garbage") writeFileSync(cache, randomBytes(4096));
+      else rmSync(cache);
+      const child = spawnSync(
+        process.execPath,
+        [join(copy, "dist", "cli", "bin.cjs"), ...box.pathFlags, "list", "--json"],
+        { env: box.env, encoding: "utf8" },
+      );
+      assert.equal(child.status, 0, `${state}: ${child.stderr}`);
+      assert.deepEqual(
+        (JSON.parse(child.stdout) as { agents: { instance_id: string }[] }).agents.map(
+          (agent) => agent.instance_id,
+        ),
+        ["aaa"],
+        state,
+      );
+      assert.equal(child.stderr, "", state);
     }
   });
 });
