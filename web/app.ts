@@ -45,7 +45,11 @@ const state = {
   /** Why the last `doctor` call failed, if it did. */
   doctorError: null as string | null,
   view: "agents" as View,
-  /** The agents list's current row (↑/↓ move it, Enter continues it). */
+  /**
+   * The agent wanted as the list's current row (↑/↓ move it, Enter continues it). Kept while it
+   * is not shown — an Undo's agent is back only once the feed says so — and the first row stands
+   * in meanwhile.
+   */
   current: null as string | null,
   /** The agent whose Continue panel is open. */
   panel: null as ContinuePanel | null,
@@ -54,8 +58,6 @@ const state = {
 };
 
 const live = () => state.phase === "live";
-
-class HttpError extends Error {}
 
 async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   const response = await fetch(path, {
@@ -69,9 +71,7 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<T> 
   const payload = (await response.json().catch(() => ({}))) as T | Partial<ErrorBody>;
   if (response.status === 401) setPhase("unauthorized");
   if (!response.ok)
-    throw new HttpError(
-      (payload as Partial<ErrorBody>).error?.message ?? `HTTP ${response.status}`,
-    );
+    throw new Error((payload as Partial<ErrorBody>).error?.message ?? `HTTP ${response.status}`);
   return payload as T;
 }
 
@@ -168,10 +168,16 @@ function action(label: string, name: string, onClick: () => void, className?: st
   return b;
 }
 
-function agentRow(agent: Agent): HTMLTableRowElement {
+/** The id of the current row among `agents` (the shown ones). */
+const currentOf = (agents: readonly Agent[]) =>
+  agents.some((a) => a.instance_id === state.current)
+    ? state.current
+    : (agents[0]?.instance_id ?? null);
+
+function agentRow(agent: Agent, current: boolean): HTMLTableRowElement {
   const row = h(
     "tr",
-    agent.instance_id === state.current ? "current" : null,
+    current ? "current" : null,
     nameCell(agent),
     definitionCell(agent),
     dirCell(agent),
@@ -185,7 +191,7 @@ function agentRow(agent: Agent): HTMLTableRowElement {
     ),
   );
   row.dataset.id = agent.instance_id;
-  if (agent.instance_id === state.current) row.setAttribute("aria-current", "true");
+  if (current) row.setAttribute("aria-current", "true");
   row.addEventListener("click", (event) => {
     if ((event.target as Element).closest("button, input, a")) return;
     setCurrent(agent.instance_id, false);
@@ -230,8 +236,7 @@ function renderAgents(): void {
   );
 
   const agents = shownAgents();
-  if (!agents.some((a) => a.instance_id === state.current))
-    state.current = agents[0]?.instance_id ?? null;
+  const current = currentOf(agents);
   if (state.panel && !agents.some((a) => a.instance_id === state.panel?.agent.instance_id))
     state.panel = null;
   const filtering =
@@ -239,7 +244,7 @@ function renderAgents(): void {
     $<HTMLSelectElement>("#filter-definition").value !== "";
   const rows: HTMLTableRowElement[] = [];
   for (const agent of agents) {
-    rows.push(agentRow(agent));
+    rows.push(agentRow(agent, agent.instance_id === current));
     if (state.panel?.agent.instance_id === agent.instance_id) {
       state.panel.update(agent);
       rows.push(state.panel.row);
@@ -385,12 +390,16 @@ function setCurrent(id: string | null, announce: boolean): void {
 function move(step: number): void {
   const ids = shownAgents().map((a) => a.instance_id);
   if (ids.length === 0) return;
-  const at = state.current === null ? -1 : ids.indexOf(state.current);
+  const current = currentOf(shownAgents());
+  const at = current === null ? -1 : ids.indexOf(current);
   const next = Math.min(ids.length - 1, Math.max(0, at + step));
   setCurrent(ids[next] ?? null, true);
 }
 
-const currentAgent = () => (state.current === null ? undefined : state.active.get(state.current));
+function currentAgent(): Agent | undefined {
+  const current = currentOf(shownAgents());
+  return current === null ? undefined : state.active.get(current);
+}
 
 /** Keys of the search box: the picker's own. */
 function onSearchKey(event: KeyboardEvent): void {
@@ -465,7 +474,8 @@ class ContinuePanel {
   private readonly input = h("input", null);
   private readonly exec = code("");
   private readonly cd = code("");
-  private readonly copies: HTMLButtonElement[];
+  private readonly copyDir: HTMLButtonElement;
+  private readonly copyLines: HTMLButtonElement[];
   private readonly session = h("p", "hint");
   private workingDir: string | null = null;
 
@@ -489,7 +499,7 @@ class ContinuePanel {
         closePanel();
       }
     });
-    const copyDir = button("Copy", `Copy the working directory of ${name}`, () =>
+    this.copyDir = button("Copy", `Copy the working directory of ${name}`, () =>
       this.workingDir === null ? undefined : void copy(this.workingDir, this.dir),
     );
     const copyExec = button(
@@ -502,7 +512,7 @@ class ContinuePanel {
       `Copy the cd form of the command for ${name}`,
       () => void copy(this.cd.textContent ?? "", this.cd),
     );
-    this.copies = [copyDir, copyExec, copyCd];
+    this.copyLines = [copyExec, copyCd];
     const label = h("label", null, "Your command");
     label.htmlFor = this.input.id;
     const panel = h(
@@ -515,7 +525,7 @@ class ContinuePanel {
         "The page does not start agents and records nothing. Run one of these lines in a terminal: " +
           "the launch is recorded when it runs, and the agent is held while your command runs.",
       ),
-      h("div", "line", h("span", "label", "Working directory"), this.dir, copyDir),
+      h("div", "line", h("span", "label", "Working directory"), this.dir, this.copyDir),
       h(
         "div",
         "line",
@@ -573,10 +583,8 @@ class ContinuePanel {
     this.cd.textContent = lines.cd;
     this.exec.classList.toggle("placeholder-text", !ready);
     this.cd.classList.toggle("placeholder-text", !ready);
-    const [copyDir, copyExec, copyCd] = this.copies as [HTMLButtonElement, ...HTMLButtonElement[]];
-    copyDir.disabled = this.workingDir === null;
-    for (const b of [copyExec, copyCd]) {
-      if (!b) continue;
+    this.copyDir.disabled = this.workingDir === null;
+    for (const b of this.copyLines) {
       b.disabled = !ready;
       b.title = ready ? "" : "Type your command first";
     }
@@ -620,7 +628,7 @@ async function forget(agent: Agent, focusUndo = true): Promise<void> {
   if (!live()) return;
   const ids = shownAgents().map((a) => a.instance_id);
   const at = ids.indexOf(agent.instance_id);
-  const wasCurrent = state.current === agent.instance_id;
+  const wasCurrent = currentOf(shownAgents()) === agent.instance_id;
   // Moved on before the call: the feed may report the move before the call returns.
   if (wasCurrent) state.current = ids[at + 1] ?? ids[at - 1] ?? null;
   try {
@@ -644,11 +652,12 @@ async function forget(agent: Agent, focusUndo = true): Promise<void> {
 /** Undo a Forget: the agent comes back from the Trash. */
 async function undoForget(): Promise<void> {
   const agent = state.undo;
-  if (!agent) return;
+  if (!agent || !live()) return;
   state.undo = null;
   hideToast();
-  await restore(agent);
+  // Wanted before the call: the feed may bring the agent back before the call returns.
   state.current = agent.instance_id;
+  await restore(agent);
   render();
 }
 
@@ -798,6 +807,8 @@ function toast(
   undo?: { label: string; name: string; shortcut: string; action: () => void; focus: boolean },
 ): void {
   const box = $("#toast");
+  // A toast replaced is an offer withdrawn: Alt+Z undoes only what the toast shows.
+  if (!undo) state.undo = null;
   box.replaceChildren(h("span", null, message));
   box.hidden = false;
   if (undo) {
