@@ -257,9 +257,7 @@ function renderAgents(): void {
   $("#loading").hidden = !loading;
   $("#agents").hidden = loading || rows.length === 0;
   $("#agents-empty").hidden = loading || state.active.size > 0 || rows.length > 0;
-  const none = $("#agents-none");
-  none.hidden = loading || state.active.size === 0 || agents.length > 0;
-  none.textContent = "No agent matches the search.";
+  $("#agents-none").hidden = loading || state.active.size === 0 || agents.length > 0;
   $("#agents-count").textContent = String(state.active.size);
 }
 
