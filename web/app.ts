@@ -895,6 +895,7 @@ async function refreshDoctor(): Promise<void> {
     return;
   }
   doctorRunning = true;
+  const before = JSON.stringify([state.doctor, state.doctorError]);
   try {
     do {
       doctorAgain = false;
@@ -908,7 +909,8 @@ async function refreshDoctor(): Promise<void> {
   } finally {
     doctorRunning = false;
   }
-  render();
+  // Most answers repeat the last one: rebuilding every row for them only churns the page.
+  if (JSON.stringify([state.doctor, state.doctorError]) !== before) render();
 }
 
 let events: EventSource | null = null;
