@@ -322,7 +322,7 @@ function renderDiagnostics(): void {
             const copyFix = button(
               "Copy",
               `Copy the fix for ${title}`,
-              () => void copy(problem.fix, fix),
+              () => void copy(problem.fix, fix, `the fix for ${title}`),
             );
             return problemItem(
               problem,
@@ -498,7 +498,13 @@ class ContinuePanel {
       }
     });
     this.copyDir = button("Copy", `Copy the working directory of ${name}`, () =>
-      this.workingDir === null ? undefined : void copy(this.workingDir, this.dir),
+      this.workingDir === null
+        ? undefined
+        : void copy(
+            this.workingDir,
+            this.dir,
+            `the working directory of ${this.agent.instance_name}`,
+          ),
     );
     const copyExec = button(
       "Copy",
@@ -508,7 +514,12 @@ class ContinuePanel {
     const copyCd = button(
       "Copy",
       `Copy the cd form of the command for ${name}`,
-      () => void copy(this.cd.textContent ?? "", this.cd),
+      () =>
+        void copy(
+          this.cd.textContent ?? "",
+          this.cd,
+          `the cd form of the command for ${this.agent.instance_name}`,
+        ),
     );
     this.copyLines = [copyExec, copyCd];
     const label = h("label", null, "Your command");
@@ -593,7 +604,11 @@ class ContinuePanel {
       this.status.textContent = "Type the command that runs your agent first.";
       return;
     }
-    await copy(this.exec.textContent ?? "", this.exec);
+    await copy(
+      this.exec.textContent ?? "",
+      this.exec,
+      `the command that continues ${this.agent.instance_name}`,
+    );
   }
 }
 
@@ -615,8 +630,11 @@ function closePanel(): void {
   $("#search").focus();
 }
 
-async function copy(text: string, shown: HTMLElement): Promise<void> {
-  toast((await copyText(text, shown)) ? "Copied." : "Selected: press Ctrl+C to copy.");
+/** Copies `text` (shown in `shown`) and says what was copied, naming the agent. */
+async function copy(text: string, shown: HTMLElement, what: string): Promise<void> {
+  toast(
+    (await copyText(text, shown)) ? `Copied ${what}.` : `Selected ${what}: press Ctrl+C to copy.`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -199,7 +199,10 @@ test("keyboard: search filters by name, id prefix and definition; arrows move; E
     "the definition id is never the program",
   );
   await page.keyboard.press("Enter");
-  await page.locator("#toast").filter({ hasText: "Copied." }).waitFor();
+  await page
+    .locator("#toast")
+    .filter({ hasText: "Copied the command that continues charlie." })
+    .waitFor();
   assert.equal(await clipboard(page), exec);
   await panel.getByRole("button", { name: "Copy the working directory of charlie" }).click();
   await eventually(async () => assert.equal(await clipboard(page), dir));
