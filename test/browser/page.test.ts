@@ -114,6 +114,11 @@ test("lists agents newest launch first, with counts on the tabs and broken files
   assert.equal(await count(page, "trash"), "1");
   await page.locator("#diagnostics-count").filter({ hasText: "2" }).waitFor();
   assert.equal(await current(page), "bravo", "the newest agent is the current row");
+  // Times read as the CLI's (src/present.ts).
+  assert.equal(
+    await row(page, id("bravo")).locator("td.time").textContent(),
+    relativeTime(SEED.bravo?.launched ?? 0, Date.now()),
+  );
 
   // The unreadable file is a flagged row of the list, and its Details lead to Diagnostics.
   const broken = page.locator('#agents tr.broken[data-file="broken.json"]');
