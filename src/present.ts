@@ -1,6 +1,7 @@
 /**
- * How agents are shown to people, shared by the CLI and the web page so the two never drift:
- * the newest-first order of the Continue dropdown and relative times. Pure: no `node:` imports,
+ * How agents are shown to people, shared by the CLI, the service and the web page so they never
+ * drift: the newest-first order of the Continue dropdown, relative times, and shell quoting of the
+ * command lines they suggest. Pure: no `node:` imports,
  * no clock (callers pass `now`).
  */
 
@@ -62,4 +63,9 @@ export function holderText(holder: Holder | null): string {
   return [holder.hostname, holder.pid === 0 ? "" : `pid ${holder.pid}`, program]
     .filter(Boolean)
     .join(" · ");
+}
+
+/** A shell word: as it is when it is plain, else in single quotes (POSIX `sh`). */
+export function shellQuote(text: string): string {
+  return /^[A-Za-z0-9_./+:=@%-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
 }

@@ -18,7 +18,7 @@ import { errnoCode, realFs } from "./io/fs.js";
 import { randomId } from "./io/random.js";
 import { loadOrCreateToken } from "./io/token-file.js";
 import { type FeedOptions, type InUseSource, LiveIndex } from "./live-index.js";
-import { compareNewestFirst, holderText, relativeTime } from "./present.js";
+import { compareNewestFirst, holderText, relativeTime, shellQuote } from "./present.js";
 import { type OddFile, Registry, type ScanResult, type SkippedFile } from "./registry.js";
 import type { MigrateOptions, MigrateStats } from "./sqlite/migrate.js";
 import { LEASE_REPORT_AFTER_MS, scanLeaseTree } from "./store/lease-repair.js";
@@ -1152,11 +1152,6 @@ function unreadableSourceFix(path: string, reason: string): string {
     return `give ${shellQuote(path)} back to its owner and make it readable`;
   // A damaged database, or something else where one belongs: replaced only after a copy is kept.
   return `repair it, or move it aside (mv -n ${shellQuote(path)} ${shellQuote(`${path}.bak`)}) and put a good copy from a backup in its place`;
-}
-
-/** A path as a shell word: as it is when it is plain, else in single quotes. */
-function shellQuote(text: string): string {
-  return /^[A-Za-z0-9_./+:=@%-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
 }
 
 /** A FIFO, directory, symlink … at a lock, holder or temp name, or a lock file that is not ours. */

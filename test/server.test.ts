@@ -7,6 +7,7 @@ import type { ChangeEvent } from "../src/api.js";
 import { Registry, RegistryService } from "../src/index.js";
 import { loadOrCreateToken, TOKEN_FILE } from "../src/io/token-file.js";
 import { LiveIndex } from "../src/live-index.js";
+import { shellQuote } from "../src/present.js";
 import { BODY_LIMIT, buildHttp } from "../src/server/http.js";
 import { startServer } from "../src/server/serve.js";
 import { makeRecord, sseReader, tempRegistry } from "./helpers.js";
@@ -68,7 +69,7 @@ describe("HTTP API", () => {
     assert.equal(continued.json().agent.session_id, "s-1");
     assert.equal(
       continued.json().resume_command,
-      `cd '${continued.json().working_dir_path}' && agentmux-registry continue ${id} --session 's-1' --exec --`,
+      `cd ${shellQuote(continued.json().working_dir_path)} && agentmux-registry continue ${id} --session s-1 --exec --`,
     );
 
     assert.equal(

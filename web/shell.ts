@@ -7,10 +7,7 @@
  * the kind of agent, not a program, so it is never put after `--`.
  */
 
-/** A shell word: as it is when it is plain, else in single quotes (as `doctor`'s fixes quote). */
-export function shellQuote(text: string): string {
-  return /^[A-Za-z0-9_./+:=@%-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
-}
+import { shellQuote } from "../src/present.js";
 
 export interface ContinueLines {
   /** `agentmux-registry continue <id> [--session <sid>] --exec -- <command>` */

@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { test } from "node:test";
-import { continueLines, shellQuote } from "../../web/shell.js";
+import { shellQuote } from "../../src/present.js";
+import { continueLines } from "../../web/shell.js";
 
 test("plain words stay as they are; anything else is single-quoted, quotes included", () => {
   assert.equal(shellQuote("/home/me/agents/alpha-wd"), "/home/me/agents/alpha-wd");

@@ -32,6 +32,7 @@ import {
   type Renamed,
   RenamedSchema,
 } from "../../api.js";
+import { shellQuote } from "../../present.js";
 import { ERROR_RESPONSES, type RouteContext } from "./context.js";
 
 const tags = ["agents"];
@@ -198,5 +199,3 @@ export async function agentRoutes(app: FastifyInstance, { service }: RouteContex
     },
   );
 }
-
-const shellQuote = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;
