@@ -174,14 +174,19 @@ const currentOf = (agents: readonly Agent[]) =>
     ? state.current
     : (agents[0]?.instance_id ?? null);
 
+/** The cells the list and the Trash share, before their actions. */
+const agentCells = (agent: Agent) => [
+  nameCell(agent),
+  definitionCell(agent),
+  dirCell(agent),
+  timeCell(agent),
+];
+
 function agentRow(agent: Agent, current: boolean): HTMLTableRowElement {
   const row = h(
     "tr",
     current ? "current" : null,
-    nameCell(agent),
-    definitionCell(agent),
-    dirCell(agent),
-    timeCell(agent),
+    ...agentCells(agent),
     h(
       "td",
       "actions",
@@ -267,10 +272,7 @@ function renderTrash(): void {
     const row = h(
       "tr",
       null,
-      nameCell(agent),
-      definitionCell(agent),
-      dirCell(agent),
-      timeCell(agent),
+      ...agentCells(agent),
       h(
         "td",
         "actions",
