@@ -440,6 +440,20 @@ function onPageKey(event: KeyboardEvent): void {
   }
 }
 
+/** The Trash: ↑/↓ move between its rows, to the button in the same place (Restore or Delete). */
+function onTrashKey(event: KeyboardEvent): void {
+  if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+  const button = (event.target as HTMLElement).closest("button");
+  const row = button?.closest("tr");
+  if (!button || !row) return;
+  const next = event.key === "ArrowDown" ? row.nextElementSibling : row.previousElementSibling;
+  const buttons = next?.querySelectorAll("button");
+  if (!buttons || buttons.length === 0) return;
+  event.preventDefault();
+  const column = [...row.querySelectorAll("button")].indexOf(button);
+  (buttons[Math.min(column, buttons.length - 1)] as HTMLButtonElement).focus();
+}
+
 /** The tabs: ←/→ move between them (and show their view), as the ARIA tabs pattern has it. */
 function onTabKey(event: KeyboardEvent): void {
   const views: View[] = ["agents", "trash", "diagnostics"];
@@ -1007,6 +1021,7 @@ search.addEventListener("input", newSearch);
 search.addEventListener("keydown", onSearchKey);
 $("#filter-definition").addEventListener("change", newSearch);
 $("#new-agent").addEventListener("click", openCreate);
+$("#trash").addEventListener("keydown", onTrashKey);
 document.addEventListener("keydown", onPageKey);
 setInterval(render, 60_000);
 search.focus();

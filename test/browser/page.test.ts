@@ -389,6 +389,33 @@ test("Rename (F2) and Delete use in-page dialogs; Restore and Delete from the Tr
   assert.deepEqual(nativeDialogs, [], "no prompt, confirm or alert");
 });
 
+test("keyboard in the Trash: arrows move between rows, keeping Restore or Delete", async (t) => {
+  if (skipWithoutChromium(t)) return;
+  const { page } = await open(t);
+  for (const name of ["delta", "echo"] as const) {
+    await row(page, id(name))
+      .getByRole("button", { name: `Forget ${name}` })
+      .click();
+    await row(page, id(name)).waitFor({ state: "detached" });
+  }
+  await page.locator("#tab-trash").click();
+  await page.getByRole("button", { name: "Delete delta for good" }).waitFor();
+  const focused = () => page.locator(":focus").getAttribute("aria-label");
+  // Newest launch first: foxtrot, echo, delta.
+  await page.getByRole("button", { name: "Restore foxtrot" }).focus();
+  await page.keyboard.press("ArrowDown");
+  assert.equal(await focused(), "Restore echo");
+  await page.keyboard.press("ArrowDown");
+  assert.equal(await focused(), "Restore delta");
+  await page.keyboard.press("Tab");
+  assert.equal(await focused(), "Delete delta for good");
+  await page.keyboard.press("ArrowUp");
+  assert.equal(await focused(), "Delete echo for good");
+  await page.keyboard.press("Enter");
+  await page.locator("#delete-dialog").waitFor();
+  await page.keyboard.press("Escape");
+});
+
 test("a record created by a separate CLI process appears without reloading", async (t) => {
   if (skipWithoutChromium(t)) return;
   const { box, page } = await open(t);
