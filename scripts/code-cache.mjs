@@ -30,7 +30,7 @@ if (dynamicImport) {
 if (process.argv[2] === "--child") {
   // The call the cache is made from: this process runs the bundle as the bin would.
   const script = new vm.Script(module.wrap(source), { filename: main });
-  process.argv = [process.argv[0], join(cli, "bin.cjs"), "--root", process.argv[3], "list"];
+  process.argv = [process.argv[0], join(cli, "bin.cjs"), ...process.argv.slice(3), "list"];
   process.on("exit", () => writeFileSync(cacheFile, script.createCachedData()));
   const exports = {};
   script.runInThisContext()(exports, createRequire(main), { exports }, main, cli);
@@ -40,16 +40,20 @@ if (process.argv[2] === "--child") {
   rmSync(cacheFile, { force: true });
   const dir = mkdtempSync(join(tmpdir(), "agentmux-registry-code-cache-"));
   try {
-    const root = join(dir, "registry");
+    // Every path given, and no AGENTMUX_* variable passed on: nothing outside `dir` is touched.
+    const paths = ["--root", join(dir, "registry"), "--agents-base", join(dir, "agents")];
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(([name]) => !name.startsWith("AGENTMUX_")),
+    );
     const run = (args) => {
-      const child = spawnSync(process.execPath, args, { encoding: "utf8" });
+      const child = spawnSync(process.execPath, args, { encoding: "utf8", env });
       if (child.status !== 0)
         throw new Error(`${args.join(" ")}: ${child.status}\n${child.stderr}`);
     };
     for (const name of ["first", "second"]) {
-      run([join(cli, "bin.cjs"), "--root", root, "create", "--name", name, "--definition", "d"]);
+      run([join(cli, "bin.cjs"), ...paths, "create", "--name", name, "--definition", "d"]);
     }
-    run([fileURLToPath(import.meta.url), "--child", root]);
+    run([fileURLToPath(import.meta.url), "--child", ...paths]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
